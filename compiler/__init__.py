@@ -1,0 +1,1 @@
+"""The compiler: checks, decision graph, evaluation, rendering."""

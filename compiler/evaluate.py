@@ -1,0 +1,482 @@
+"""Decision graph + case facts → determination and trace.
+
+The graph is compiled once into closures over resolved fact accessors (no lookups by name
+per case), then run for each request. Undocumented facts are the value `UNDOCUMENTED` and
+follow three-valued (Kleene) logic: they never raise.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import networkx as nx
+
+from . import graph as graphmod
+from . import ir
+from .cases import Case
+
+
+class _Undocumented:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "undocumented"
+
+    def __bool__(self) -> bool:
+        raise TypeError("undocumented has no truth value; compare with `is`")
+
+
+UNDOCUMENTED: Any = _Undocumented()
+U = UNDOCUMENTED
+
+
+class Ctx:
+    """What one evaluation looks at: the case, one request, and the definitions' values."""
+
+    __slots__ = ("case", "req", "findings", "today", "defs", "entry")
+
+    def __init__(self, case: Case, req: dict[str, Any]) -> None:
+        self.case = case
+        self.req = req
+        self.findings = case.findings
+        self.today = case.review_date
+        self.defs: list[Any] = []
+        self.entry: dict[str, Any] = {}
+
+
+Fn = Callable[[Ctx], Any]
+
+
+@dataclass(slots=True)
+class Reason:
+    rule: str
+    kind: str  # fail | partial
+    text: str
+    citation: str
+    line: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "kind": self.kind, "text": self.text,
+                "citation": self.citation}
+
+
+@dataclass(slots=True)
+class Step:
+    node: str
+    outcome: str  # applies | does not apply | pass | fail | partial | not applicable | overridden
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node": self.node, "outcome": self.outcome,
+                "values": {k: _jsonable(v) for k, v in self.values.items()}}
+
+
+@dataclass(slots=True)
+class Determination:
+    guideline: str
+    case_id: str
+    request: str
+    decision: str  # certified | modified | non_certified | not_applicable
+    requested: int | None
+    certified: int | None
+    reasons: list[Reason]
+    path: list[Step]
+
+
+def _jsonable(v: Any) -> Any:
+    if v is U:
+        return None
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, frozenset):
+        return sorted(v)
+    return v
+
+
+# ---------------------------------------------------------------- expressions
+def _add_months(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def shift(day: dt.date, duration: tuple[int, str], sign: int = 1) -> dt.date:
+    amount, unit = duration
+    if unit == "month":
+        return _add_months(day, sign * amount)
+    if unit == "year":
+        return _add_months(day, sign * 12 * amount)
+    return day + dt.timedelta(days=sign * amount * (7 if unit == "week" else 1))
+
+
+def _and(a: Fn, b: Fn) -> Fn:
+    def f(c: Ctx) -> Any:
+        x = a(c)
+        if x is False:
+            return False
+        y = b(c)
+        if y is False:
+            return False
+        return U if (x is U or y is U) else True
+    return f
+
+
+def _or(a: Fn, b: Fn) -> Fn:
+    def f(c: Ctx) -> Any:
+        x = a(c)
+        if x is True:
+            return True
+        y = b(c)
+        if y is True:
+            return True
+        return U if (x is U or y is U) else False
+    return f
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "==": lambda x, y: x == y, "!=": lambda x, y: x != y, "<": lambda x, y: x < y,
+    "<=": lambda x, y: x <= y, ">": lambda x, y: x > y, ">=": lambda x, y: x >= y,
+    "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+    "date+": lambda x, y: shift(x, y), "date-": lambda x, y: shift(x, y, -1),
+    "min": min, "max": max,
+}
+
+
+class Compiler:
+    """IR expressions → closures, with value sets turned into fast matchers."""
+
+    def __init__(self, g: ir.Guideline) -> None:
+        self.g = g
+        self.def_index = {name: i for i, name in enumerate(g.definitions)}
+
+    def expr(self, e: ir.Expr) -> Fn:
+        method: Callable[[Any], Fn] = getattr(self, "_" + type(e).__name__)
+        return method(e)
+
+    def _Const(self, e: ir.Const) -> Fn:
+        v = e.value
+        return lambda c: v
+
+    def _Fact(self, e: ir.Fact) -> Fn:
+        name = e.name
+        if e.record == "":
+            return lambda c: c.today
+        if e.record == "request":
+            return lambda c: c.req.get(name, U)
+        if e.record == "findings":
+            return lambda c: c.findings.get(name, U)
+        if e.record == "patient":
+            return lambda c: c.case.patient.get(name, U)
+        return lambda c: c.case.injury.get(name, U)
+
+    def _EntryField(self, e: ir.EntryField) -> Fn:
+        name = e.name
+        return lambda c: c.entry.get(name, U)
+
+    def _DefRef(self, e: ir.DefRef) -> Fn:
+        i = self.def_index[e.name]
+        return lambda c: c.defs[i]
+
+    def _ValueSetRef(self, e: ir.ValueSetRef) -> Fn:
+        vs = self.g.valuesets[e.name]
+        if vs.terms:
+            terms = frozenset(vs.terms)
+            return lambda c: terms
+        exact = frozenset(x for x in vs.codes if not x.endswith("*"))
+        prefixes = tuple(x[:-1] for x in vs.codes if x.endswith("*"))
+        return lambda c: (exact, prefixes)
+
+    def _Op(self, e: ir.Op) -> Fn:
+        args = [self.expr(a) for a in e.args]
+        op = e.op
+        if op == "and":
+            return _and(*args)
+        if op == "or":
+            return _or(*args)
+        if op == "not":
+            a = args[0]
+            return lambda c: (lambda x: U if x is U else not x)(a(c))
+        if op == "neg":
+            a = args[0]
+            return lambda c: (lambda x: U if x is U else -x)(a(c))
+        if op == "documented":
+            a = args[0]
+            return lambda c: a(c) is not U
+        if op == "not_documented":
+            a = args[0]
+            return lambda c: a(c) is U
+        if op in {"in", "not in"}:
+            return self._member(e, args[0], args[1], op == "not in")
+        if op == "within_after":
+            return self._within_after(args[0], args[1])
+        if op == "in_last":
+            return self._in_last(args[0], args[1])
+        if op in {"min", "max"}:
+            fn = _BINARY[op]
+            return lambda c: (lambda vs: U if any(v is U for v in vs) else fn(vs))(
+                [a(c) for a in args])
+        fn2, a, b = _BINARY[op], args[0], args[1]
+
+        def binary(c: Ctx) -> Any:
+            x = a(c)
+            if x is U:
+                return U
+            y = b(c)
+            return U if y is U else fn2(x, y)
+        return binary
+
+    def _member(self, e: ir.Op, a: Fn, b: Fn, negate: bool) -> Fn:
+        if e.args[0].type.kind == "code":
+            def code_in(c: Ctx) -> Any:
+                code = a(c)
+                if code is U:
+                    return U
+                exact, prefixes = b(c)
+                hit = code in exact or code.startswith(prefixes)
+                return hit != negate
+            return code_in
+
+        def term_in(c: Ctx) -> Any:
+            x = a(c)
+            if x is U:
+                return U
+            return (x in b(c)) != negate
+        return term_in
+
+    def _within_after(self, d: Fn, anchor: Fn) -> Fn:
+        def f(c: Ctx) -> Any:
+            start = anchor(c)
+            if start is U:
+                return U
+            return start <= c.today <= shift(start, d(c))
+        return f
+
+    def _in_last(self, subject: Fn, d: Fn) -> Fn:
+        def f(c: Ctx) -> Any:
+            day = subject(c)
+            if day is U:
+                return U
+            return shift(c.today, d(c), -1) <= day <= c.today
+        return f
+
+    def _Aggregate(self, e: ir.Aggregate) -> Fn:
+        coll, fname = e.collection, e.field
+        filt = self.expr(e.filter) if e.filter is not None else None
+        kind = e.kind
+
+        def entries(c: Ctx) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = getattr(c.case, coll)
+            if filt is None:
+                return items
+            saved, out = c.entry, []
+            for entry in items:
+                c.entry = entry
+                if filt(c) is True:
+                    out.append(entry)
+            c.entry = saved
+            return out
+
+        if kind == "count":
+            return lambda c: len(entries(c))
+        if kind == "sum":
+            return lambda c: sum(x.get(fname, 0) for x in entries(c))  # type: ignore[arg-type]
+        if kind in {"latest", "earliest"}:
+            pick = max if kind == "latest" else min
+
+            def extreme(c: Ctx) -> Any:
+                vals = [x[fname] for x in entries(c) if fname in x]  # type: ignore[index]
+                return pick(vals) if vals else U
+            return extreme
+        if fname is None:  # any: does any entry match?
+            return self._exists(coll, filt)
+        want = kind == "any"
+
+        def quantify(c: Ctx) -> Any:
+            vals = [x.get(fname, U) for x in entries(c)]  # type: ignore[arg-type]
+            if want in vals:
+                return want
+            return U if (U in vals or (want is False and not vals)) and vals else (not want)
+        return quantify
+
+    def _exists(self, coll: str, filt: Fn | None) -> Fn:
+        def exists(c: Ctx) -> Any:
+            items = getattr(c.case, coll)
+            if filt is None:
+                return bool(items)
+            saved, unknown = c.entry, False
+            for entry in items:
+                c.entry = entry
+                v = filt(c)
+                if v is True:
+                    c.entry = saved
+                    return True
+                unknown = unknown or v is U
+            c.entry = saved
+            return U if unknown else False
+        return exists
+
+
+# ---------------------------------------------------------------- rules
+def _fill(template: ir.Template | None, default: str, values: dict[str, Any],
+          c: Ctx, def_index: dict[str, int]) -> str:
+    if template is None:
+        template = (default,)
+    out = []
+    for part in template:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        name = part[0]
+        v = values.get(name, U) if name not in def_index else c.defs[def_index[name]]
+        out.append("an undocumented number of" if v is U else str(_jsonable(v)))
+    return "".join(out)
+
+
+@dataclass(slots=True)
+class _CompiledRule:
+    node: str
+    rule: ir.Rule
+    when: Fn | None
+    run: Callable[[Ctx], tuple[str, dict[str, Any], int | None]]
+    overridden_by: tuple[int, ...] = ()
+
+
+class Evaluator:
+    """A guideline's decision graph compiled for evaluation: compile once, evaluate many."""
+
+    def __init__(self, graph: nx.DiGraph) -> None:
+        self.graph = graph
+        g: ir.Guideline = graph.graph["guideline"]
+        self.guideline = g
+        comp = Compiler(g)
+        self.def_index = comp.def_index
+        self.defs = [comp.expr(d.expr) for d in g.definitions.values()]
+        applies = graph.nodes["applies"].get("ir")
+        self.applies: Fn = comp.expr(applies) if applies is not None else (lambda c: False)
+        nodes = graphmod.flow_rules(graph)
+        rules = [graph.nodes[n]["ir"] for n in nodes]
+        index = {r.name: i for i, r in enumerate(rules)}
+        self.rules = [
+            _CompiledRule(node=n, rule=r, when=comp.expr(r.when) if r.when else None,
+                          run=self._compile_rule(r, comp),
+                          overridden_by=tuple(index[src.split(":", 1)[1]] for src, _, k in
+                                              graph.in_edges(n, data="kind") if k == "overrides"))
+            for n, r in zip(nodes, rules)
+        ]
+
+    # ---- rule kinds: each returns (outcome, values, allowance)
+    def _compile_rule(self, r: ir.Rule, comp: Compiler) -> Callable[[Ctx], tuple[str, dict[str, Any], int | None]]:
+        if r.kind == "require":
+            must = comp.expr(r.must) if r.must else (lambda c: True)
+
+            def require(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
+                v = must(c)
+                return ("pass" if v is True else "fail", {"must": v}, None)
+            return require
+        if r.kind == "deny":
+            return lambda c: ("fail", {}, None)
+        counting = comp.expr(r.counting) if r.counting else (lambda c: 0)
+        allow = r.allow
+        assert allow is not None
+        extend_if = comp.expr(r.extend_if) if r.extend_if else None
+        extend = r.extend
+
+        def limit(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
+            prior = counting(c)
+            if prior is U:
+                prior = 0
+            requested = c.req.get("visits", U)
+            cap = allow.amount
+            values: dict[str, Any] = {"prior": prior, "requested": requested}
+            if r.kind == "trial" and cap is not None and prior >= cap:
+                ok = extend_if(c) if extend_if else U
+                values["extension"] = ok
+                if ok is not True:
+                    return ("fail", values, 0)
+                cap = extend.amount if extend else None
+            allowance = None if cap is None else cap - prior
+            values["cap"] = cap
+            if allow.per_week is not None:
+                per_week, weeks = c.req.get("per_week", U), c.req.get("weeks", U)
+                values["per_week"], values["weeks"] = per_week, weeks
+                if per_week is not U and weeks is not U and per_week > allow.per_week:
+                    by_rate = allow.per_week * weeks
+                    allowance = by_rate if allowance is None else min(allowance, by_rate)
+            values["remaining"] = allowance
+            if allowance is None:
+                return ("pass", values, None)
+            if allowance <= 0:
+                values["remaining"] = 0
+                return ("fail", values, 0)
+            if requested is U or allowance < requested:
+                return ("partial", values, allowance)
+            return ("pass", values, allowance)
+        return limit
+
+    def evaluate(self, case: Case, request: dict[str, Any]) -> Determination:
+        c = Ctx(case, request)
+        c.defs = defs = []
+        for fn in self.defs:
+            defs.append(fn(c))
+        g = self.guideline
+        requested = request.get("visits")
+        applies = self.applies(c)
+        if applies is not True:
+            return Determination(g.id, case.case_id, request["id"], "not_applicable", requested,
+                                 None, [], [Step("applies", "does not apply",
+                                                 {"applies": applies})])
+        path = [Step("applies", "applies")]
+        guards = [cr.when(c) if cr.when else True for cr in self.rules]
+        reasons: list[Reason] = []
+        failed, allowance = False, None
+        for i, cr in enumerate(self.rules):
+            if guards[i] is not True:
+                path.append(Step(cr.node, "not applicable", {"when": guards[i]}))
+                continue
+            if any(guards[j] is True for j in cr.overridden_by):
+                path.append(Step(cr.node, "overridden"))
+                continue
+            outcome, values, allowed = cr.run(c)
+            path.append(Step(cr.node, outcome, values))
+            if outcome == "fail":
+                failed = True
+                reasons.append(self._reason(cr.rule, "fail", values, c))
+            elif outcome == "partial":
+                allowance = allowed if allowance is None else min(allowance, allowed)  # type: ignore[type-var]
+                reasons.append(self._reason(cr.rule, "partial", values, c))
+        if failed:
+            decision, certified = "non_certified", 0
+            reasons = [r for r in reasons if r.kind == "fail"]
+        elif allowance is not None:
+            decision, certified = "modified", allowance
+        else:
+            decision, certified = "certified", requested
+        path.append(Step(f"outcome:{decision}", decision, {"certified": certified}))
+        return Determination(g.id, case.case_id, request["id"], decision, requested, certified,
+                             reasons, path)
+
+    def _reason(self, rule: ir.Rule, kind: str, values: dict[str, Any], c: Ctx) -> Reason:
+        if kind == "partial":
+            text = _fill(rule.partial, f"only {{remaining}} of the {{requested}} requested fit "
+                         f"within {rule.allow}", values, c, self.def_index)
+        elif rule.kind == "require" and values.get("must") is U and rule.undocumented:
+            text = _fill(rule.undocumented, "", values, c, self.def_index)
+        elif rule.kind == "trial" and values.get("extension") is U and rule.undocumented:
+            text = _fill(rule.undocumented, "", values, c, self.def_index)
+        else:
+            default = {"require": f"{rule.title}: not documented",
+                       "deny": rule.title,
+                       "limit": f"with {{prior}} already completed, the {{requested}} requested "
+                                f"exceed {rule.allow}",
+                       "trial": f"the trial of {rule.allow} is complete and its extension "
+                                "criteria are not documented"}[rule.kind]
+            text = _fill(rule.otherwise, default, values, c, self.def_index)
+        return Reason(rule.name, kind, _sentence(text), rule.citation, rule.span.line)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -1,0 +1,101 @@
+"""Checked model (IR) → decision graph: a networkx.DiGraph of typed nodes and labelled edges.
+
+Node ids are stable: `applies`, `rule:<name>`, `def:<name>`, `valueset:<name>`,
+`outcome:<decision>`. Flow edges (kind "flow") chain the applicability check and the rules
+in source order; verdict edges (kind "verdict") lead from a rule to the outcome it forces
+when it fails or cuts the quantity; "overrides" and "uses" edges record exceptions and data
+dependencies. Evaluation, pictures, static checks and coverage all read this graph.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import networkx as nx
+
+from . import ir
+
+NODE_KIND = {"require": "requirement", "limit": "limit", "trial": "trial", "deny": "exclusion"}
+OUTCOMES = ("certified", "modified", "non_certified", "not_applicable")
+
+
+def build(g: ir.Guideline) -> nx.DiGraph:
+    graph = nx.DiGraph(id=g.id, title=g.title, version=g.version, citation=g.citation,
+                       path=g.path, guideline=g)
+    graph.add_node("applies", kind="applicability", label=f"Applies to the request?",
+                   ir=g.applies, span=g.span, citation=g.citation, section=None)
+    for outcome in OUTCOMES:
+        graph.add_node(f"outcome:{outcome}", kind="outcome", label=outcome.replace("_", " "),
+                       decision=outcome, span=g.span, citation=g.citation, section=None)
+    graph.add_edge("applies", "outcome:not_applicable", kind="flow", label="does not apply",
+                   span=g.span)
+    previous, label = "applies", "applies"
+    for rule in g.rules:
+        node = f"rule:{rule.name}"
+        graph.add_node(node, kind=NODE_KIND[rule.kind], label=rule.title, ir=rule,
+                       span=rule.span, citation=rule.citation, section=rule.section)
+        graph.add_edge(previous, node, kind="flow", label=label, span=rule.span)
+        previous, label = node, "next"
+        if rule.kind in {"limit", "trial"}:
+            graph.add_edge(node, "outcome:modified", kind="verdict", label="reduces",
+                           span=rule.span)
+        graph.add_edge(node, "outcome:non_certified", kind="verdict", label="fails",
+                       span=rule.span)
+    graph.add_edge(previous, "outcome:certified", kind="flow",
+                   label="all pass" if g.rules else "applies", span=g.span)
+    for rule in g.rules:
+        for target in rule.overrides:
+            graph.add_edge(f"rule:{rule.name}", f"rule:{target}", kind="overrides",
+                           label="overrides", span=rule.span)
+    _data_nodes(graph, g)
+    return graph
+
+
+def _data_nodes(graph: nx.DiGraph, g: ir.Guideline) -> None:
+    for vs in g.valuesets.values():
+        graph.add_node(f"valueset:{vs.name}", kind="valueset", label=vs.describe(), ir=vs,
+                       span=vs.span, citation=g.citation, section=None)
+    for d in g.definitions.values():
+        graph.add_node(f"def:{d.name}", kind="definition", label=d.title or d.name, ir=d,
+                       span=d.span, citation=g.citation, section=None)
+    users: list[tuple[str, list[ir.Expr]]] = [("applies", [g.applies] if g.applies else [])]
+    users += [(f"def:{d.name}", [d.expr]) for d in g.definitions.values()]
+    for rule in g.rules:
+        exprs = [e for e in (rule.when, rule.must, rule.counting, rule.extend_if) if e]
+        users.append((f"rule:{rule.name}", exprs))
+        for template in (rule.otherwise, rule.undocumented, rule.partial):
+            for part in template or ():
+                if isinstance(part, tuple) and part[0] in g.definitions:
+                    graph.add_edge(f"def:{part[0]}", f"rule:{rule.name}", kind="uses",
+                                   label="uses", span=rule.span)
+    for user, exprs in users:
+        for e in exprs:
+            for ref in walk(e):
+                if isinstance(ref, ir.DefRef):
+                    graph.add_edge(f"def:{ref.name}", user, kind="uses", label="uses",
+                                   span=ref.span)
+                elif isinstance(ref, ir.ValueSetRef):
+                    graph.add_edge(f"valueset:{ref.name}", user, kind="uses", label="uses",
+                                   span=ref.span)
+
+
+def walk(e: ir.Expr) -> Iterator[ir.Expr]:
+    """Every sub-expression of `e`, `e` first."""
+    yield e
+    if isinstance(e, ir.Op):
+        for a in e.args:
+            yield from walk(a)
+    elif isinstance(e, ir.Aggregate) and e.filter is not None:
+        yield from walk(e.filter)
+
+
+def flow_rules(graph: nx.DiGraph) -> list[str]:
+    """The rule nodes in evaluation order: the chain of flow edges from `applies`."""
+    order, node = [], "applies"
+    while True:
+        nxt = [v for _, v, k in graph.out_edges(node, data="kind")
+               if k == "flow" and not v.startswith("outcome:")]
+        if not nxt:
+            return order
+        node = nxt[0]
+        order.append(node)

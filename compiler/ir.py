@@ -1,0 +1,180 @@
+"""Checked model (IR): names resolved, types known, sugar removed; each node keeps its span."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ..dsl.diagnostics import NO_SPAN, Span
+from .facts import Type
+
+
+def _span() -> Span:
+    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+
+
+IR = dict(frozen=True, slots=True, kw_only=True)
+
+
+@dataclass(**IR)
+class Expr:
+    type: Type
+    span: Span = _span()
+
+
+@dataclass(**IR)
+class Const(Expr):
+    value: object  # bool, int, date, frozenset[str], (amount, unit) for durations
+
+
+@dataclass(**IR)
+class Fact(Expr):
+    """A case fact: `record` is request/findings/patient/injury, or '' for top-level facts."""
+
+    record: str
+    name: str
+
+
+@dataclass(**IR)
+class EntryField(Expr):
+    """A field of the collection entry a filter is looking at."""
+
+    name: str
+
+
+@dataclass(**IR)
+class DefRef(Expr):
+    name: str
+
+
+@dataclass(**IR)
+class ValueSetRef(Expr):
+    name: str
+
+
+@dataclass(**IR)
+class Op(Expr):
+    op: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(**IR)
+class Aggregate(Expr):
+    kind: str
+    collection: str
+    field: str | None
+    filter: Expr | None
+
+
+@dataclass(**IR)
+class ValueSet:
+    name: str
+    title: str | None
+    codes: tuple[str, ...]
+    terms: tuple[str, ...]
+    span: Span = _span()
+
+    def describe(self) -> str:
+        return self.title or self.name
+
+
+@dataclass(**IR)
+class Definition:
+    name: str
+    title: str | None
+    expr: Expr
+    span: Span = _span()
+
+
+@dataclass(**IR)
+class Citation:
+    document: str
+    pages: str | None
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        return f"{self.document}, {self.pages}" if self.pages else self.document
+
+
+@dataclass(**IR)
+class Quantity:
+    amount: int | None
+    unit: str
+    over: str | None = None  # "4 weeks", for people
+    per_week: int | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.amount is not None:
+            parts.append(f"{self.amount} {self.unit}" + (f" over {self.over}" if self.over else ""))
+        if self.per_week is not None:
+            parts.append(f"at most {self.per_week} {self.unit} per week")
+        return ", ".join(parts)
+
+
+# A template is text with placeholders: literal parts and ("name",) tuples in order.
+Template = tuple[str | tuple[str], ...]
+
+
+@dataclass(**IR)
+class Rule:
+    kind: str  # require limit trial deny
+    name: str
+    title: str
+    section: str | None
+    when: Expr | None = None
+    must: Expr | None = None
+    allow: Quantity | None = None
+    extend: Quantity | None = None
+    extend_if: Expr | None = None
+    counting: Expr | None = None
+    otherwise: Template | None = None
+    undocumented: Template | None = None
+    partial: Template | None = None
+    overrides: tuple[str, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    span: Span = _span()
+
+    @property
+    def citation(self) -> str:
+        return "; ".join(str(c) for c in self.citations)
+
+
+@dataclass(**IR)
+class Test:
+    title: str
+    case_file: str | None
+    request_id: str | None
+    given: dict[str, object] | None
+    decision: str | None
+    quantity: int | None
+    reasons: tuple[str, ...] | None
+    span: Span = _span()
+
+
+@dataclass(**IR)
+class Guideline:
+    id: str
+    title: str
+    version: str | None
+    effective_from: dt.date | None
+    effective_until: dt.date | None
+    source: str
+    source_pages: str | None
+    applies: Expr | None
+    precedence: int
+    valuesets: dict[str, ValueSet]
+    definitions: dict[str, Definition]
+    rules: tuple[Rule, ...]
+    tests: tuple[Test, ...]
+    path: str
+    span: Span = _span()
+
+    @property
+    def citation(self) -> str:
+        return f"{self.source} {self.source_pages}" if self.source_pages else self.source
+
+    def in_force(self, day: dt.date) -> bool:
+        if self.effective_from and day < self.effective_from:
+            return False
+        return not (self.effective_until and day > self.effective_until)

@@ -1,0 +1,1 @@
+"""The guideline language front end: grammar → parse tree → AST, and diagnostics."""

@@ -1,0 +1,229 @@
+"""Parse tree → AST node classes: frozen, slotted, keyword-only; spans ignored by equality."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .diagnostics import NO_SPAN, Span
+
+
+def _span() -> Span:
+    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+
+
+NODE = dict(frozen=True, slots=True, kw_only=True)
+
+
+# ---------------------------------------------------------------- expressions
+@dataclass(**NODE)
+class Expr:
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class IntLit(Expr):
+    value: int
+
+
+@dataclass(**NODE)
+class DateLit(Expr):
+    value: dt.date
+
+
+@dataclass(**NODE)
+class BoolLit(Expr):
+    value: bool
+
+
+@dataclass(**NODE)
+class Duration(Expr):
+    amount: int
+    unit: str
+    unit_span: Span = _span()
+
+
+@dataclass(**NODE)
+class SetLit(Expr):
+    terms: tuple[str, ...]
+
+
+@dataclass(**NODE)
+class Path(Expr):
+    """`a.b.c`, or `history[filter].visits` where the filter applies to the first name."""
+
+    names: tuple[str, ...]
+    filter: Expr | None = None
+
+
+@dataclass(**NODE)
+class Unary(Expr):
+    op: str  # "not" | "neg" | "documented" | "not_documented"
+    operand: Expr
+
+
+@dataclass(**NODE)
+class Binary(Expr):
+    op: str  # "and" "or" "==" "!=" "<" "<=" ">" ">=" "in" "not in" "+" "-" "*"
+    left: Expr
+    right: Expr
+
+
+@dataclass(**NODE)
+class WithinAfter(Expr):
+    """`within 6 months after X`: the review date falls in [X, X + 6 months]."""
+
+    duration: Duration
+    anchor: Expr
+
+
+@dataclass(**NODE)
+class InLast(Expr):
+    """`X in last 12 months`: X falls in [review date - 12 months, review date]."""
+
+    subject: Expr
+    duration: Duration
+
+
+@dataclass(**NODE)
+class Aggregate(Expr):
+    kind: str  # sum count any all latest earliest
+    path: Path
+
+
+@dataclass(**NODE)
+class AnyDiagnosis(Expr):
+    valueset: str
+    name_span: Span = _span()
+
+
+@dataclass(**NODE)
+class Call(Expr):
+    func: str
+    args: tuple[Expr, ...]
+
+
+# ---------------------------------------------------------------- declarations
+@dataclass(**NODE)
+class Pages:
+    ranges: tuple[tuple[int, int], ...]
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        parts = [str(a) if a == b else f"{a}-{b}" for a, b in self.ranges]
+        single = len(self.ranges) == 1 and self.ranges[0][0] == self.ranges[0][1]
+        return ("p. " if single else "pp. ") + ", ".join(parts)
+
+
+@dataclass(**NODE)
+class Citation:
+    document: str | None
+    pages: Pages | None
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class Header:
+    id: str
+    title: str
+    version: str | None = None
+    effective_from: dt.date | None = None
+    effective_until: dt.date | None = None
+    source: str | None = None
+    source_pages: Pages | None = None
+    applies: Expr | None = None
+    precedence: int = 0
+    basis: str | None = None
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class ValueSet:
+    name: str
+    title: str | None
+    codes: tuple[str, ...]
+    terms: tuple[str, ...]
+    span: Span = _span()
+    name_span: Span = _span()
+    code_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(**NODE)
+class Definition:
+    name: str
+    title: str | None
+    expr: Expr
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(**NODE)
+class Section:
+    title: str
+    citations: tuple[Citation, ...]
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class Quantity:
+    amount: int | None
+    unit: str | None
+    over: int | None = None
+    over_unit: str | None = None
+    per_week: int | None = None
+    rate_unit: str | None = None
+    rate_per: str | None = None
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class Clause:
+    """One keyword clause of a rule: `when`, `must`, `allow`, `cite` ..."""
+
+    keyword: str
+    expr: Expr | None = None
+    text: str | None = None
+    quantity: Quantity | None = None
+    names: tuple[str, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class Rule:
+    kind: str  # require | limit | trial | deny
+    name: str
+    title: str | None
+    clauses: tuple[Clause, ...]
+    section: str | None = None
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(**NODE)
+class Expectation:
+    decision: str | None  # None: no applicable guideline
+    quantity: int | None
+    reasons: tuple[str, ...] | None
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class Test:
+    title: str
+    case_file: str | None
+    request_id: str | None
+    given: dict[str, object] | None
+    expect: Expectation
+    span: Span = _span()
+
+
+@dataclass(**NODE)
+class Guideline:
+    header: Header
+    valuesets: tuple[ValueSet, ...]
+    definitions: tuple[Definition, ...]
+    sections: tuple[Section, ...]
+    rules: tuple[Rule, ...]
+    tests: tuple[Test, ...]
+    path: str = field(default="", compare=False)

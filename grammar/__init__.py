@@ -1,0 +1,1 @@
+"""The grammar of .gl files, shipped as package data."""

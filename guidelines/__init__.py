@@ -1,0 +1,1 @@
+"""The guideline library shipped with guidec (package data)."""
