@@ -38,6 +38,7 @@ class _Scope:
 class Checker:
     guideline: ast.Guideline
     sink: Sink
+    partial: bool = False  # items with syntax errors are missing: skip whole-file checks
     defs: dict[str, ir.Definition] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     _checking: list[str] = field(default_factory=list)
@@ -61,7 +62,8 @@ class Checker:
         rules = tuple(self._rule(r, sections.get(r.section or "")) for r in g.rules)
         self._check_overrides(rules)
         tests = tuple(self._test(t) for t in g.tests)
-        self._warn_unused()
+        if not self.partial:
+            self._warn_unused()
         return ir.Guideline(
             id=header.id, title=header.title, version=header.version,
             effective_from=header.effective_from, effective_until=header.effective_until,
@@ -214,7 +216,7 @@ class Checker:
         by_name = {r.name: r for r in rules}
         for r in rules:
             for target in r.overrides:
-                if target not in by_name:
+                if target not in by_name and not self.partial:
                     self.sink.error("E208", f"'{r.name}' overrides unknown rule '{target}'",
                                     r.span, did_you_mean(target, by_name))
                 elif target == r.name:
@@ -233,7 +235,7 @@ class Checker:
     def _test(self, test: ast.Test) -> ir.Test:
         exp = test.expect
         for name in exp.reasons or ():
-            if name not in self.rule_names:
+            if name not in self.rule_names and not self.partial:
                 self.sink.error("E210", f"the test expects a reason from unknown rule '{name}'",
                                 exp.span, did_you_mean(name, self.rule_names))
         if exp.decision == "non_certified" and exp.quantity not in (None, 0):
@@ -489,6 +491,6 @@ def _type_hint(want: Type, got: Type) -> str | None:
     return None
 
 
-def check(guideline: ast.Guideline, sink: Sink) -> ir.Guideline:
+def check(guideline: ast.Guideline, sink: Sink, partial: bool = False) -> ir.Guideline:
     """Check one parsed guideline, reporting into `sink`; the IR is usable only without errors."""
-    return Checker(guideline, sink).run()
+    return Checker(guideline, sink, partial).run()

@@ -431,6 +431,7 @@ class Evaluator:
         path = [Step("applies", "applies")]
         guards = [cr.when(c) if cr.when else True for cr in self.rules]
         reasons: list[Reason] = []
+        cuts: list[int] = []  # each partial reason's allowance, in order
         failed, allowance = False, None
         for i, cr in enumerate(self.rules):
             if guards[i] is not True:
@@ -445,13 +446,17 @@ class Evaluator:
                 failed = True
                 reasons.append(self._reason(cr.rule, "fail", values, c))
             elif outcome == "partial":
-                allowance = allowed if allowance is None else min(allowance, allowed)  # type: ignore[type-var]
+                assert allowed is not None
+                allowance = allowed if allowance is None else min(allowance, allowed)
                 reasons.append(self._reason(cr.rule, "partial", values, c))
+                cuts.append(allowed)
         if failed:
             decision, certified = "non_certified", 0
             reasons = [r for r in reasons if r.kind == "fail"]
         elif allowance is not None:
+            # The letter gives the limits that bind: those that cut to the quantity certified.
             decision, certified = "modified", allowance
+            reasons = [r for r, cut in zip(reasons, cuts) if cut == allowance]
         else:
             decision, certified = "certified", requested
         path.append(Step(f"outcome:{decision}", decision, {"certified": certified}))

@@ -49,6 +49,7 @@ def grammar_text() -> str:
 class ParseResult:
     guideline: ast.Guideline | None
     diagnostics: list[Diagnostic]
+    complete: bool = True  # False: some items had syntax errors and are missing
 
 
 def parse(source: str, path: str = "<string>") -> ParseResult:
@@ -82,7 +83,7 @@ def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseR
         try:
             trees.append((start, _lark().parse(_blank_outside(source, a, b), start=start)))
         except lark.exceptions.UnexpectedInput as exc:
-            sink.items.append(_syntax_diagnostic(exc, path, source))
+            sink.items.append(_syntax_diagnostic(exc, path, source[:b]))
     if not sink.items:  # the item-wise parse found nothing: report the whole-file error
         sink.items.append(_syntax_diagnostic(first, path, source))
     builder = _Builder(path, sink)
@@ -95,7 +96,7 @@ def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseR
         else:
             items.append(node)
     guideline = builder.assemble(header, items) if header is not None else None
-    return ParseResult(guideline, sink.sorted())
+    return ParseResult(guideline, sink.sorted(), complete=False)
 
 
 def _expected_words(expected: set[str]) -> str:
@@ -110,9 +111,10 @@ def _expected_words(expected: set[str]) -> str:
             words.add(f"'{term.pattern.value}'" if term.pattern.type == "str" else name.lower())
         except KeyError:
             words.add(name.lower())
-    ordered = sorted(words)
-    if len(ordered) > 8:
-        ordered = ordered[:8] + ["..."]
+    # Words (a name, a number ...) before punctuation; keep the list short enough to read.
+    ordered = sorted(words, key=lambda w: (w.startswith("'") and not w[1].isalpha(), w))
+    if len(ordered) > 6:
+        ordered = ordered[:6] + ["..."]
     return ", ".join(ordered)
 
 
@@ -122,13 +124,17 @@ def _syntax_diagnostic(exc: Exception, path: str, source: str) -> Diagnostic:
     hint = None
     if isinstance(exc, lark.exceptions.UnexpectedToken):
         token = exc.token
-        found = "the end of the file" if token.type == "$END" else f"'{token}'"
-        message = f"unexpected {found}; expected {_expected_words(set(exc.expected))}"
+        if token.type == "$END":
+            message = f"this is incomplete; expected {_expected_words(set(exc.expected))}"
+        else:
+            message = f"unexpected '{token}'; expected {_expected_words(set(exc.expected))}"
         width = max(1, len(str(token))) if token.type != "$END" else 1
         hint = _hint_for(str(token), set(exc.expected))
-        if token.type == "$END":
-            lines = source.splitlines() or [""]
-            line, column = len(lines), len(lines[-1]) + 1
+        if token.type == "$END":  # point just after the last thing written
+            lines = source.rstrip().splitlines() or [""]
+            while len(lines) > 1 and not lines[-1].split("#")[0].strip():
+                lines.pop()
+            line, column = len(lines), len(lines[-1].split("#")[0].rstrip()) + 1
     elif isinstance(exc, lark.exceptions.UnexpectedCharacters):
         char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else "?"
         message = f"unexpected character '{char}'"

@@ -1,0 +1,74 @@
+"""A folder of guidelines + a case → for each request, the guideline that governs it and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .cases import Case
+from .evaluate import Ctx, Determination
+from .pipeline import Compiled, compile_file, find_guidelines
+
+
+class LibraryError(Exception):
+    """A library that does not compile; the message holds every located diagnostic."""
+
+
+@dataclass(slots=True)
+class Review:
+    """One request's review: the chosen guideline (or none), why, and the determination."""
+
+    case: Case
+    request: dict[str, Any]
+    guideline: Compiled | None
+    choice: str
+    determination: Determination
+    as_of: dt.date
+
+
+class Library:
+    def __init__(self, guidelines: list[Compiled]) -> None:
+        self.guidelines = guidelines
+
+    @classmethod
+    def load(cls, paths: list[str]) -> "Library":
+        files = find_guidelines(paths)
+        if not files:
+            raise LibraryError(f"no .gl guideline files found in {', '.join(paths)}")
+        compiled = [compile_file(f) for f in files]
+        broken = [c for c in compiled if not c.ok]
+        if broken:
+            raise LibraryError("\n".join(c.render_diagnostics() for c in broken))
+        return cls(compiled)
+
+    def review(self, case: Case, as_of: dt.date | None = None) -> list[Review]:
+        return [self.review_request(case, r, as_of) for r in case.requests]
+
+    def review_request(self, case: Case, request: dict[str, Any],
+                       as_of: dt.date | None = None) -> Review:
+        day = as_of or case.review_date
+        if as_of is not None:
+            case = replace(case, review_date=as_of)
+        in_force = [g for g in self.guidelines if g.ir is not None and g.ir.in_force(day)]
+        ctx = Ctx(case, request)
+        applicable = []
+        for g in in_force:
+            ev = g.evaluator
+            ctx.defs = [fn(ctx) for fn in ev.defs]
+            if ev.applies(ctx) is True:
+                applicable.append(g)
+        if not applicable:
+            det = Determination("", case.case_id, request["id"], "not_applicable",
+                                request.get("visits"), None, [], [])
+            why = (f"no guideline in the library applies to a {request.get('treatment')} "
+                   f"request in force on {day}")
+            return Review(case, request, None, why, det, day)
+        applicable.sort(key=lambda g: (-g.ir.precedence, g.ir.id))  # type: ignore[union-attr]
+        chosen = applicable[0]
+        assert chosen.ir is not None
+        why = f"applies to {request.get('treatment')} requests and is in force on {day}"
+        if len(applicable) > 1:
+            others = ", ".join(g.ir.id for g in applicable[1:])  # type: ignore[union-attr]
+            why += f"; chosen by precedence {chosen.ir.precedence} over {others}"
+        return Review(case, request, chosen, why, chosen.evaluator.evaluate(case, request), day)

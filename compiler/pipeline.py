@@ -1,0 +1,83 @@
+""".gl file → compiled guideline: the passes in order (parse, check, build graph, compile).
+
+Passes, in order; each takes what the one before gives and reports into one sink:
+  1. parse   (dsl.parser)    source → AST; syntax errors stop the file here
+  2. check   (compiler.check) AST → IR; names, types, units, value sets, clauses, tests
+  3. graph   (compiler.graph) IR → decision graph (only when check found no errors)
+  4. compile (compiler.evaluate) graph → closures, on first use
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from ..dsl import parser
+from ..dsl.diagnostics import Diagnostic, Sink, render
+from . import check, graph, ir
+from .evaluate import Evaluator
+
+
+@dataclass
+class Compiled:
+    path: str
+    source: str
+    diagnostics: list[Diagnostic]
+    ir: ir.Guideline | None = None
+    graph: nx.DiGraph | None = None
+    _evaluator: Evaluator | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.graph is not None and not any(d.severity == "error"
+                                                  for d in self.diagnostics)
+
+    @property
+    def evaluator(self) -> Evaluator:
+        if self._evaluator is None:
+            assert self.graph is not None, "a guideline with errors cannot be evaluated"
+            self._evaluator = Evaluator(self.graph)
+        return self._evaluator
+
+    def render_diagnostics(self) -> str:
+        return "\n".join(render(d, self.source) for d in self.diagnostics)
+
+
+def compile_source(source: str, path: str = "<string>") -> Compiled:
+    sink = Sink()
+    parsed = parser.parse(source, path)
+    sink.extend(parsed.diagnostics)
+    if parsed.guideline is None:
+        return Compiled(path, source, sink.sorted())
+    model = check.check(parsed.guideline, sink, partial=not parsed.complete)
+    if sink.has_errors:
+        return Compiled(path, source, sink.sorted(), model)
+    return Compiled(path, source, sink.sorted(), model, graph.build(model))
+
+
+def compile_file(path: str | Path) -> Compiled:
+    p = Path(path)
+    try:
+        source = p.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        from ..dsl.diagnostics import Span
+        d = Diagnostic("E001", "error", f"cannot read the file: {exc}", Span(str(p), 1, 1, 1, 1))
+        return Compiled(str(p), "", [d])
+    return _cached(str(p), source)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(path: str, source: str) -> Compiled:
+    return compile_source(source, path)
+
+
+def find_guidelines(paths: list[str]) -> list[Path]:
+    """The .gl files named, and every .gl file below the folders named, sorted."""
+    out: list[Path] = []
+    for name in paths:
+        p = Path(name)
+        out.extend(sorted(p.rglob("*.gl")) if p.is_dir() else [p])
+    return out

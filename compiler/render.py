@@ -1,0 +1,161 @@
+"""Reviews → determination letters: plain text, Markdown, and JSON records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .library import Review
+
+X12_ACTION = {"certified": "A1", "modified": "A6", "non_certified": "A3"}
+WORDS = {"certified": "CERTIFIED", "modified": "MODIFIED", "non_certified": "NON-CERTIFIED",
+         "not_applicable": "NO APPLICABLE GUIDELINE"}
+
+
+def ur_outcome(review: Review) -> str | None:
+    """Upheld / overturned against the UR decision, where the case names one."""
+    ur = review.request.get("ur_decision")
+    decision = review.determination.decision
+    if ur is None or decision == "not_applicable":
+        return None
+    if ur == "certified":
+        return "upheld" if decision == "certified" else "overturned"
+    return "overturned" if decision == "certified" else "upheld"
+
+
+def _item(review: Review) -> str:
+    r = review.request
+    return str(r.get("item") or f"{r.get('treatment', 'treatment').replace('_', ' ')}"
+               + (f", {r['visits']} visits" if r.get("visits") else ""))
+
+
+def _quantity_line(review: Review) -> str:
+    d = review.determination
+    if d.decision == "not_applicable":
+        return ""
+    unit = "visits"
+    if d.requested is None:
+        return f"{d.certified} {unit} certified" if d.certified is not None else ""
+    return f"{d.certified} of {d.requested} {unit} certified"
+
+
+def rationale(review: Review) -> str:
+    """One paragraph, as a determination letter states it."""
+    d = review.determination
+    g = review.guideline
+    if g is None or g.ir is None:
+        return (f"No guideline in the library addresses this request ({review.choice}); "
+                "no determination is made under the guidelines.")
+    cite = g.ir.citation
+    item = _item(review)
+    if d.decision == "certified":
+        return (f"{cite} supports the request as written. The request for {item} is medically "
+                "necessary and appropriate.")
+    parts = " ".join(r.text for r in d.reasons)
+    if d.decision == "modified":
+        return (f"{cite} supports part of this request. {parts} Therefore {d.certified} are "
+                f"certified and the rest of the request for {item} is not medically necessary.")
+    return (f"{cite} does not support this request. {parts} Therefore the request for {item} "
+            "is not medically necessary.")
+
+
+def to_json(review: Review) -> dict[str, Any]:
+    d = review.determination
+    g = review.guideline
+    return {
+        "case_id": review.case.case_id,
+        "request": review.request["id"],
+        "item": _item(review),
+        "treatment": review.request.get("treatment"),
+        "decision": d.decision,
+        "requested": d.requested,
+        "certified": d.certified,
+        "certified_visits": d.certified,
+        "outcome": ur_outcome(review),
+        "x12_action": X12_ACTION.get(d.decision),
+        "guideline": None if g is None or g.ir is None else {
+            "id": g.ir.id, "title": g.ir.title, "version": g.ir.version,
+            "citation": g.ir.citation, "file": g.path,
+        },
+        "as_of": review.as_of.isoformat(),
+        "choice": review.choice,
+        "reasons": [r.to_json() for r in d.reasons],
+        "rationale": rationale(review),
+        "path": [s.to_json() for s in d.path],
+    }
+
+
+def text(reviews: list[Review]) -> str:
+    out: list[str] = []
+    case_id = None
+    for rv in reviews:
+        if rv.case.case_id != case_id:
+            case_id = rv.case.case_id
+            if out:
+                out.append("")
+            out.append(f"Case {case_id} — review date {rv.case.review_date}")
+            out.append("=" * len(out[-1]))
+        d = rv.determination
+        out.append("")
+        out.append(f"Request {rv.request['id']}: {_item(rv)}")
+        decision = WORDS[d.decision]
+        qty = _quantity_line(rv)
+        outcome = ur_outcome(rv)
+        line = f"  Decision:  {decision}" + (f" — {qty}" if qty else "")
+        if outcome:
+            line += f" (UR {rv.request['ur_decision'].replace('_', '-')} decision {outcome})"
+        out.append(line)
+        if rv.guideline is not None and rv.guideline.ir is not None:
+            gi = rv.guideline.ir
+            out.append(f"  Guideline: {gi.title} — {gi.citation}")
+            out.append(f"             {gi.id}, version {gi.version or 'unversioned'}; {rv.choice}")
+        else:
+            out.append(f"  Guideline: none — {rv.choice}")
+        if d.reasons:
+            out.append("  Reasons:")
+            for n, r in enumerate(d.reasons, 1):
+                out.append(f"    {n}. {r.text}")
+                out.append(f"       [{r.citation}]")
+        out.append("  Rationale: " + _wrap(rationale(rv), 13))
+    return "\n".join(out) + "\n"
+
+
+def _wrap(s: str, indent: int, width: int = 92) -> str:
+    import textwrap
+    lines = textwrap.wrap(s, width - indent)
+    return ("\n" + " " * indent).join(lines)
+
+
+def markdown(reviews: list[Review]) -> str:
+    out: list[str] = []
+    case_id = None
+    for rv in reviews:
+        if rv.case.case_id != case_id:
+            case_id = rv.case.case_id
+            out.append(f"# Case {_md(case_id)}\n\nReview date: {rv.case.review_date}\n")
+        d = rv.determination
+        out.append(f"## Request {_md(rv.request['id'])}: {_md(_item(rv))}\n")
+        qty = _quantity_line(rv)
+        outcome = ur_outcome(rv)
+        out.append(f"- **Decision:** {WORDS[d.decision]}" + (f" ({qty})" if qty else ""))
+        if outcome:
+            out.append(f"- **UR decision:** {outcome}")
+        if rv.guideline is not None and rv.guideline.ir is not None:
+            gi = rv.guideline.ir
+            out.append(f"- **Guideline:** {_md(gi.title)}, {_md(gi.citation)} "
+                       f"(`{gi.id}`, version {_md(gi.version or 'unversioned')})")
+        out.append(f"- **Why this guideline:** {_md(rv.choice)}\n")
+        if d.reasons:
+            out.append("### Reasons\n")
+            out.extend(f"{n}. {_md(r.text)} *({_md(r.citation)})*"
+                       for n, r in enumerate(d.reasons, 1))
+            out.append("")
+        out.append("### Rationale\n")
+        out.append(_md(rationale(rv)) + "\n")
+    return "\n".join(out)
+
+
+def _md(s: str) -> str:
+    """Escape Markdown's special characters in user text."""
+    for ch in "\\`*_[]<>#|":
+        s = s.replace(ch, "\\" + ch)
+    return s

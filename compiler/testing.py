@@ -1,0 +1,68 @@
+"""Compiled guideline + its embedded tests → pass/fail results with located messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..dsl.diagnostics import Span
+from . import ir
+from .cases import Case, CaseError, from_dict, load
+from .evaluate import Determination
+from .pipeline import Compiled
+
+
+@dataclass(slots=True)
+class TestResult:
+    guideline: str
+    title: str
+    passed: bool
+    message: str
+    span: Span
+    determination: Determination | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"guideline": self.guideline, "test": self.title, "passed": self.passed,
+                "message": self.message, "location": self.span.to_json()}
+
+
+def _case_for(test: ir.Test, guideline_path: str) -> Case:
+    if test.given is not None:
+        return from_dict(test.given, f"{guideline_path}:{test.span.line} (given)")
+    assert test.case_file is not None
+    path = (Path(guideline_path).parent / test.case_file).resolve()
+    cases = load(path)
+    return cases[0]
+
+
+def run_test(compiled: Compiled, test: ir.Test) -> TestResult:
+    assert compiled.ir is not None
+    gid = compiled.ir.id
+    try:
+        case = _case_for(test, compiled.path)
+    except CaseError as exc:
+        return TestResult(gid, test.title, False, f"the test's case is broken: {exc}", test.span)
+    requests = [r for r in case.requests if test.request_id in (None, r["id"])]
+    if not requests:
+        return TestResult(gid, test.title, False,
+                          f"the case has no request with id {test.request_id!r}", test.span)
+    det = compiled.evaluator.evaluate(case, requests[0])
+    problems = []
+    want = test.decision or "not_applicable"
+    if det.decision != want:
+        problems.append(f"expected {want}, got {det.decision}")
+    if test.quantity is not None and det.certified != test.quantity:
+        problems.append(f"expected {test.quantity} certified, got {det.certified}")
+    got_reasons = tuple(r.rule for r in det.reasons)
+    if test.reasons is not None and set(got_reasons) != set(test.reasons):
+        problems.append(f"expected reasons from {', '.join(test.reasons)}; "
+                        f"got {', '.join(got_reasons) or 'none'}")
+    if test.reasons is None and test.decision == "certified" and got_reasons:
+        problems.append(f"expected no reasons, got {', '.join(got_reasons)}")
+    return TestResult(gid, test.title, not problems, "; ".join(problems) or "ok", test.span, det)
+
+
+def run_tests(compiled: Compiled) -> list[TestResult]:
+    if compiled.ir is None or not compiled.ok:
+        return []
+    return [run_test(compiled, t) for t in compiled.ir.tests]

@@ -1,0 +1,308 @@
+"""The `guidec` command line: thin commands, each calling one pipeline function."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from . import __version__
+from .compiler import cases as casesmod
+from .compiler import render, testing
+from .compiler.library import Library, LibraryError, Review
+from .compiler.pipeline import Compiled, compile_file, find_guidelines
+
+EXIT_CODES = """\b
+Exit codes:
+  0  everything is clean (and every test passed)
+  1  errors in a guideline or a case file, or a failing test
+  2  usage error (unknown option, missing argument)"""
+
+app = typer.Typer(
+    name="guidec",
+    help="Compile clinical treatment guidelines (.gl) into decision graphs, check them, "
+         "and review cases against them.",
+    epilog="\b\nExamples:\n  guidec check guidelines/\n"
+           "  guidec review examples/imr-seed-pt-cervical.yaml --library guidelines\n"
+           "  guidec review cases.jsonl --library guidelines --format jsonl > out.jsonl\n"
+           "  guidec schema case > case.schema.json\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class CheckFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class ReviewFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def _tty(stream: object = None) -> bool:
+    return bool(getattr(stream or sys.stdout, "isatty", lambda: False)())
+
+
+def _style(text: str, fg: str, bold: bool = False) -> str:
+    return typer.style(text, fg=fg, bold=bold) if _tty() else text
+
+
+def _fail(message: str, code: int = 1) -> "typer.Exit":
+    typer.echo(f"{_style('error', 'red', True)}: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _parse_date(value: Optional[str]) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"guidec {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """guidec: guidelines as code."""
+
+
+# ---------------------------------------------------------------- check / test
+def _compile_all(paths: list[str]) -> list[Compiled]:
+    files = find_guidelines(paths)
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise _fail(f"no such file: {', '.join(missing)}", 2)
+    if not files:
+        raise _fail(f"no .gl files found in {', '.join(paths)}", 2)
+    return [compile_file(f) for f in files]
+
+
+@app.command(epilog="\b\nExamples:\n  guidec check guidelines/\n"
+                    "  guidec check guidelines/mtus/chronic_pain/physical_medicine.gl --format json\n\n"
+                    + EXIT_CODES)
+def check(
+    paths: list[str] = typer.Argument(..., help="Guideline files or folders (searched for *.gl)."),
+    format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="Output format."),
+    tests: bool = typer.Option(True, "--tests/--no-tests", help="Also run the embedded tests."),
+) -> None:
+    """Parse and check guidelines, and run their embedded tests."""
+    compiled = _compile_all(paths)
+    results = {c.path: (testing.run_tests(c) if tests else []) for c in compiled}
+    errors = sum(d.severity == "error" for c in compiled for d in c.diagnostics)
+    warnings = sum(d.severity == "warning" for c in compiled for d in c.diagnostics)
+    failed = sum(not r.passed for rs in results.values() for r in rs)
+    passed = sum(r.passed for rs in results.values() for r in rs)
+    if format == CheckFormat.json:
+        typer.echo(json.dumps({
+            "files": [{"path": c.path, "ok": c.ok,
+                       "diagnostics": [d.to_json() for d in c.diagnostics],
+                       "tests": [r.to_json() for r in results[c.path]]} for c in compiled],
+            "summary": {"files": len(compiled), "errors": errors, "warnings": warnings,
+                        "tests_passed": passed, "tests_failed": failed},
+        }, indent=2))
+    else:
+        for c in compiled:
+            if c.diagnostics:
+                typer.echo(c.render_diagnostics())
+            for r in results[c.path]:
+                if not r.passed:
+                    typer.echo(f"{r.span}: {_style('test failed', 'red', True)}: "
+                               f"{r.title}: {r.message}")
+        typer.echo(f"{len(compiled)} file{'s' * (len(compiled) != 1)} checked: {errors} "
+                   f"error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}, "
+                   f"{passed} tests passed, {failed} failed")
+    raise typer.Exit(1 if errors or failed else 0)
+
+
+@app.command(epilog="\b\nExamples:\n  guidec test guidelines/\n\n" + EXIT_CODES)
+def test(
+    paths: list[str] = typer.Argument(..., help="Guideline files or folders."),
+    format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
+) -> None:
+    """Run the tests written in guideline files."""
+    compiled = _compile_all(paths)
+    broken = [c for c in compiled if not c.ok]
+    for c in broken:
+        typer.echo(c.render_diagnostics(), err=True)
+    results = [r for c in compiled for r in testing.run_tests(c)]
+    passed = sum(r.passed for r in results)
+    failed = len(results) - passed
+    if format == CheckFormat.json:
+        typer.echo(json.dumps({"tests": [r.to_json() for r in results],
+                               "summary": {"passed": passed, "failed": failed}}, indent=2))
+    else:
+        for r in results:
+            mark = _style("PASS", "green") if r.passed else _style("FAIL", "red", True)
+            typer.echo(f"{mark} {r.guideline}: {r.title}"
+                       + ("" if r.passed else f"\n     {r.span}: {r.message}"))
+        typer.echo(f"{passed} passed, {failed} failed")
+    raise typer.Exit(1 if failed or broken else 0)
+
+
+# ---------------------------------------------------------------- review / run
+def _iter_cases(paths: list[str]) -> Iterator[casesmod.Case]:
+    for name in paths:
+        p = Path(name)
+        files = sorted(f for f in p.rglob("*") if f.suffix in {".yaml", ".yml", ".json", ".jsonl"}) \
+            if p.is_dir() else [p]
+        for f in files:
+            if f.suffix == ".jsonl":
+                try:
+                    text = f.read_text("utf-8")
+                except OSError as exc:
+                    raise casesmod.CaseError(f"{f}: cannot read ({exc.strerror})") from None
+                yield from casesmod.iter_jsonl(text, str(f))
+            else:
+                yield from casesmod.load(f)
+
+
+def _count_cases(paths: list[str]) -> int | None:
+    total = 0
+    for name in paths:
+        p = Path(name)
+        if p.suffix == ".jsonl" and p.is_file():
+            with p.open("rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        elif p.is_file():
+            total += 1
+        else:
+            return None
+    return total
+
+
+def _emit(reviews_iter: Iterator[Review], fmt: ReviewFormat, total: int | None,
+          out: "typer.FileTextWrite | None" = None) -> list[Review]:
+    """Write reviews as they come (jsonl streams); the rest are rendered at the end."""
+    stream = out or sys.stdout
+    kept: list[Review] = []
+    progress = None
+    if _tty(sys.stderr) and (total or 0) > 20:
+        from rich.progress import Progress
+        progress = Progress(transient=True, console=__import__("rich.console").console.Console(
+            stderr=True))
+        task = progress.add_task("reviewing", total=total)
+        progress.start()
+    try:
+        for rv in reviews_iter:
+            if fmt == ReviewFormat.jsonl:
+                stream.write(json.dumps(render.to_json(rv)) + "\n")
+            else:
+                kept.append(rv)
+            if progress is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if fmt == ReviewFormat.json:
+        stream.write(json.dumps([render.to_json(r) for r in kept], indent=2) + "\n")
+    elif fmt == ReviewFormat.markdown:
+        stream.write(render.markdown(kept))
+    elif fmt == ReviewFormat.text:
+        stream.write(render.text(kept))
+    return kept
+
+
+@app.command(epilog="\b\nExamples:\n"
+                    "  guidec review examples/imr-seed-pt-cervical.yaml --library guidelines\n"
+                    "  guidec review case.yaml --library guidelines --format markdown\n"
+                    "  guidec review cases.jsonl --library guidelines --format jsonl > out.jsonl\n"
+                    "  guidec review case.yaml --library guidelines --as-of 2016-12-01\n\n"
+                    + EXIT_CODES)
+def review(
+    case_paths: list[str] = typer.Argument(..., metavar="CASE...",
+                                           help="Case files (YAML, JSON, JSON Lines) or folders."),
+    library: list[str] = typer.Option(["guidelines"], "--library", "-l",
+                                      help="Guideline folder(s) or files."),
+    format: ReviewFormat = typer.Option(ReviewFormat.text, "--format", "-f"),
+    as_of: Optional[str] = typer.Option(None, "--as-of",
+                                        help="Review as of this date (YYYY-MM-DD) instead of "
+                                             "each case's review_date."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+) -> None:
+    """Review each request of each case against the guideline library."""
+    day = _parse_date(as_of)
+    try:
+        lib = Library.load(library)
+    except LibraryError as exc:
+        raise _fail(f"the guideline library has errors:\n{exc}")
+
+    def reviews() -> Iterator[Review]:
+        for case in _iter_cases(case_paths):
+            yield from lib.review(case, day)
+
+    try:
+        if output is not None:
+            with output.open("w", encoding="utf-8") as fh:
+                _emit(reviews(), format, _count_cases(case_paths), fh)  # type: ignore[arg-type]
+        else:
+            _emit(reviews(), format, _count_cases(case_paths))
+    except casesmod.CaseError as exc:
+        raise _fail(str(exc))
+
+
+@app.command(epilog="\b\nExamples:\n  guidec run guidelines/mtus/chronic_pain/physical_medicine.gl "
+                    "examples/imr-seed-pt-cervical.yaml\n\n" + EXIT_CODES)
+def run(
+    guideline: str = typer.Argument(..., help="One .gl file."),
+    case_paths: list[str] = typer.Argument(..., metavar="CASE...", help="Case files."),
+    format: ReviewFormat = typer.Option(ReviewFormat.text, "--format", "-f"),
+) -> None:
+    """Run one guideline (whether or not it would be chosen) against cases."""
+    compiled = _compile_all([guideline])[0]
+    if not compiled.ok:
+        typer.echo(compiled.render_diagnostics(), err=True)
+        raise typer.Exit(1)
+    lib = Library([compiled])
+    try:
+        _emit((rv for c in _iter_cases(case_paths) for rv in lib.review(c)), format,
+              _count_cases(case_paths))
+    except casesmod.CaseError as exc:
+        raise _fail(str(exc))
+
+
+class SchemaName(str, Enum):
+    case = "case"
+
+
+@app.command(epilog="\b\nExamples:\n  guidec schema case > case.schema.json")
+def schema(name: SchemaName = typer.Argument(..., help="Which schema: case.")) -> None:
+    """Print a JSON Schema (the case-file contract)."""
+    typer.echo(json.dumps(casesmod.schema(), indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:  # a bug in guidec: say so in one line, never a traceback
+        typer.echo(f"guidec: internal error: {type(exc).__name__}: {exc}\n"
+                   "please report this with the command and input that caused it "
+                   "(set GUIDEC_DEBUG=1 for the traceback)", err=True)
+        if __import__("os").environ.get("GUIDEC_DEBUG"):
+            raise
+        sys.exit(3)
