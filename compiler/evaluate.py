@@ -31,6 +31,7 @@ class _Undocumented:
 
 UNDOCUMENTED: Any = _Undocumented()
 U = UNDOCUMENTED
+_UNSET: Any = object()
 
 
 class Ctx:
@@ -74,16 +75,31 @@ class Step:
                 "values": {k: _jsonable(v) for k, v in self.values.items()}}
 
 
-@dataclass(slots=True)
 class Determination:
-    guideline: str
-    case_id: str
-    request: str
-    decision: str  # certified | modified | non_certified | not_applicable
-    requested: int | None
-    certified: int | None
-    reasons: list[Reason]
-    path: list[Step]
+    """The decision for one request, every reason, and the path taken through the graph.
+
+    The path is kept as raw (node, outcome, values) tuples while evaluating, and turned
+    into `Step` objects only when someone reads it: most bulk runs never do.
+    """
+
+    __slots__ = ("guideline", "case_id", "request", "decision", "requested", "certified",
+                 "reasons", "trace")
+
+    def __init__(self, guideline: str, case_id: str, request: str, decision: str,
+                 requested: int | None, certified: int | None, reasons: list[Reason],
+                 trace: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self.guideline = guideline
+        self.case_id = case_id
+        self.request = request
+        self.decision = decision  # certified | modified | non_certified | not_applicable
+        self.requested = requested
+        self.certified = certified
+        self.reasons = reasons
+        self.trace = trace
+
+    @property
+    def path(self) -> list[Step]:
+        return [Step(node, outcome, values) for node, outcome, values in self.trace]
 
 
 def _jsonable(v: Any) -> Any:
@@ -151,6 +167,8 @@ class Compiler:
     def __init__(self, g: ir.Guideline) -> None:
         self.g = g
         self.def_index = {name: i for i, name in enumerate(g.definitions)}
+        self.def_fns: list[Fn] = []
+        self.def_fns.extend(self.expr(d.expr) for d in g.definitions.values())
 
     def expr(self, e: ir.Expr) -> Fn:
         method: Callable[[Any], Fn] = getattr(self, "_" + type(e).__name__)
@@ -178,7 +196,14 @@ class Compiler:
 
     def _DefRef(self, e: ir.DefRef) -> Fn:
         i = self.def_index[e.name]
-        return lambda c: c.defs[i]
+        fns = self.def_fns
+
+        def ref(c: Ctx) -> Any:
+            v = c.defs[i]
+            if v is _UNSET:  # definitions are computed on first use, once per request
+                v = c.defs[i] = fns[i](c)
+            return v
+        return ref
 
     def _ValueSetRef(self, e: ir.ValueSetRef) -> Fn:
         vs = self.g.valuesets[e.name]
@@ -239,6 +264,14 @@ class Compiler:
                 return hit != negate
             return code_in
 
+        if isinstance(e.args[1], ir.Const) or (isinstance(e.args[1], ir.ValueSetRef)):
+            members = b(None)  # type: ignore[arg-type]
+
+            def term_in_const(c: Ctx) -> Any:
+                x = a(c)
+                return U if x is U else (x in members) != negate
+            return term_in_const
+
         def term_in(c: Ctx) -> Any:
             x = a(c)
             if x is U:
@@ -282,7 +315,15 @@ class Compiler:
         if kind == "count":
             return lambda c: len(entries(c))
         if kind == "sum":
-            return lambda c: sum(x.get(fname, 0) for x in entries(c))  # type: ignore[arg-type]
+            def total(c: Ctx) -> int:
+                saved, n = c.entry, 0
+                for entry in getattr(c.case, coll):
+                    c.entry = entry
+                    if filt is None or filt(c) is True:
+                        n += entry.get(fname, 0)
+                c.entry = saved
+                return n
+            return total
         if kind in {"latest", "earliest"}:
             pick = max if kind == "latest" else min
 
@@ -320,19 +361,52 @@ class Compiler:
 
 
 # ---------------------------------------------------------------- rules
-def _fill(template: ir.Template | None, default: str, values: dict[str, Any],
-          c: Ctx, def_index: dict[str, int]) -> str:
+Filler = Callable[[dict[str, Any], Ctx], str]
+
+
+def _show(v: Any) -> str:
+    return "an undocumented number of" if v is U else str(_jsonable(v))
+
+
+def compile_template(template: ir.Template | None, default: str,
+                     def_index: dict[str, int], refs: list[Fn]) -> Filler:
+    """A reason template → a function of the rule's values that writes the sentence."""
     if template is None:
-        template = (default,)
-    out = []
+        import re
+        pieces = re.split(r"\{([a-z_][a-z0-9_]*)\}", default)
+        template = tuple(p if i % 2 == 0 else (p,) for i, p in enumerate(pieces) if p)
+    parts: list[Any] = []
     for part in template:
         if isinstance(part, str):
-            out.append(part)
-            continue
-        name = part[0]
-        v = values.get(name, U) if name not in def_index else c.defs[def_index[name]]
-        out.append("an undocumented number of" if v is U else str(_jsonable(v)))
-    return "".join(out)
+            parts.append(part)
+        elif part[0] in def_index:
+            parts.append((refs[def_index[part[0]]],))
+        else:
+            parts.append(part[0])
+    if parts and isinstance(parts[0], str) and not isinstance(template[0], tuple):
+        parts[0] = parts[0].lstrip()
+        parts[0] = parts[0][:1].upper() + parts[0][1:]
+    if parts and isinstance(parts[-1], str) and isinstance(template[-1], str):
+        parts[-1] = parts[-1].rstrip()
+        if not parts[-1].endswith("."):
+            parts[-1] += "."
+    else:
+        parts.append(".")
+    literal = [isinstance(p, str) and isinstance(t, str) for p, t in zip(parts, template)]
+
+    def fill(values: dict[str, Any], c: Ctx) -> str:
+        out = []
+        for i, p in enumerate(parts):
+            if i < len(literal) and literal[i]:
+                out.append(p)
+            elif isinstance(p, tuple):
+                out.append(_show(p[0](c)))
+            elif i >= len(literal):
+                out.append(p)
+            else:
+                out.append(_show(values.get(p, U)))
+        return "".join(out)
+    return fill
 
 
 @dataclass(slots=True)
@@ -342,6 +416,8 @@ class _CompiledRule:
     when: Fn | None
     run: Callable[[Ctx], tuple[str, dict[str, Any], int | None]]
     overridden_by: tuple[int, ...] = ()
+    fillers: dict[str, Filler] = field(default_factory=dict)
+    citation: str = ""
 
 
 class Evaluator:
@@ -353,7 +429,9 @@ class Evaluator:
         self.guideline = g
         comp = Compiler(g)
         self.def_index = comp.def_index
-        self.defs = [comp.expr(d.expr) for d in g.definitions.values()]
+        self.defs = comp.def_fns
+        self._refs = [comp.expr(ir.DefRef(type=d.expr.type, name=d.name))
+                      for d in g.definitions.values()]
         applies = graph.nodes["applies"].get("ir")
         self.applies: Fn = comp.expr(applies) if applies is not None else (lambda c: False)
         nodes = graphmod.flow_rules(graph)
@@ -366,6 +444,10 @@ class Evaluator:
                                               graph.in_edges(n, data="kind") if k == "overrides"))
             for n, r in zip(nodes, rules)
         ]
+        self._whens: list[Fn] = [cr.when or _always for cr in self.rules]
+        for cr in self.rules:
+            cr.fillers = self._fillers(cr.rule)
+            cr.citation = cr.rule.citation
 
     # ---- rule kinds: each returns (outcome, values, allowance)
     def _compile_rule(self, r: ir.Rule, comp: Compiler) -> Callable[[Ctx], tuple[str, dict[str, Any], int | None]]:
@@ -418,70 +500,82 @@ class Evaluator:
 
     def evaluate(self, case: Case, request: dict[str, Any]) -> Determination:
         c = Ctx(case, request)
-        c.defs = defs = []
-        for fn in self.defs:
-            defs.append(fn(c))
+        c.defs = [_UNSET] * len(self.defs)
         g = self.guideline
         requested = request.get("visits")
         applies = self.applies(c)
         if applies is not True:
             return Determination(g.id, case.case_id, request["id"], "not_applicable", requested,
-                                 None, [], [Step("applies", "does not apply",
-                                                 {"applies": applies})])
-        path = [Step("applies", "applies")]
-        guards = [cr.when(c) if cr.when else True for cr in self.rules]
-        reasons: list[Reason] = []
-        cuts: list[int] = []  # each partial reason's allowance, in order
+                                 None, [], [("applies", "does not apply", {"applies": applies})])
+        trace: list[tuple[str, str, dict[str, Any]]] = [("applies", "applies", _NONE)]
+        guards = [w(c) for w in self._whens]
+        found: list[tuple[_CompiledRule, str, dict[str, Any], int | None]] = []
         failed, allowance = False, None
         for i, cr in enumerate(self.rules):
-            if guards[i] is not True:
-                path.append(Step(cr.node, "not applicable", {"when": guards[i]}))
+            guard = guards[i]
+            if guard is not True:
+                trace.append((cr.node, "not applicable", {"when": guard}))
                 continue
-            if any(guards[j] is True for j in cr.overridden_by):
-                path.append(Step(cr.node, "overridden"))
-                continue
+            if cr.overridden_by:
+                for j in cr.overridden_by:
+                    if guards[j] is True:
+                        break
+                else:
+                    j = -1
+                if j >= 0:
+                    trace.append((cr.node, "overridden", _NONE))
+                    continue
             outcome, values, allowed = cr.run(c)
-            path.append(Step(cr.node, outcome, values))
+            trace.append((cr.node, outcome, values))
             if outcome == "fail":
                 failed = True
-                reasons.append(self._reason(cr.rule, "fail", values, c))
+                found.append((cr, outcome, values, allowed))
             elif outcome == "partial":
-                assert allowed is not None
-                allowance = allowed if allowance is None else min(allowance, allowed)
-                reasons.append(self._reason(cr.rule, "partial", values, c))
-                cuts.append(allowed)
+                allowance = allowed if allowance is None or allowed < allowance else allowance  # type: ignore[operator]
+                found.append((cr, outcome, values, allowed))
         if failed:
             decision, certified = "non_certified", 0
-            reasons = [r for r in reasons if r.kind == "fail"]
+            kept = [f for f in found if f[1] == "fail"]
         elif allowance is not None:
             # The letter gives the limits that bind: those that cut to the quantity certified.
             decision, certified = "modified", allowance
-            reasons = [r for r, cut in zip(reasons, cuts) if cut == allowance]
+            kept = [f for f in found if f[3] == allowance]
         else:
-            decision, certified = "certified", requested
-        path.append(Step(f"outcome:{decision}", decision, {"certified": certified}))
+            decision, certified, kept = "certified", requested, []
+        trace.append((f"outcome:{decision}", decision, {"certified": certified}))
+        reasons = [self._reason(cr, kind, values, c) for cr, kind, values, _ in kept]
         return Determination(g.id, case.case_id, request["id"], decision, requested, certified,
-                             reasons, path)
+                             reasons, trace)
 
-    def _reason(self, rule: ir.Rule, kind: str, values: dict[str, Any], c: Ctx) -> Reason:
-        if kind == "partial":
-            text = _fill(rule.partial, f"only {{remaining}} of the {{requested}} requested fit "
-                         f"within {rule.allow}", values, c, self.def_index)
-        elif rule.kind == "require" and values.get("must") is U and rule.undocumented:
-            text = _fill(rule.undocumented, "", values, c, self.def_index)
-        elif rule.kind == "trial" and values.get("extension") is U and rule.undocumented:
-            text = _fill(rule.undocumented, "", values, c, self.def_index)
+    def _fillers(self, rule: ir.Rule) -> dict[str, Filler]:
+        default = {"require": f"{rule.title}: not documented",
+                   "deny": rule.title,
+                   "limit": f"with {{prior}} already completed, the {{requested}} requested "
+                            f"exceed {rule.allow}",
+                   "trial": f"the trial of {rule.allow} is complete and its extension "
+                            "criteria are not documented"}[rule.kind]
+        out = {"fail": compile_template(rule.otherwise, default, self.def_index, self._refs),
+               "partial": compile_template(rule.partial, f"only {{remaining}} of the {{requested}}"
+                                           f" requested fit within {rule.allow}",
+                                           self.def_index, self._refs)}
+        out["undocumented"] = (compile_template(rule.undocumented, "", self.def_index, self._refs)
+                               if rule.undocumented else out["fail"])
+        return out
+
+    def _reason(self, cr: "_CompiledRule", kind: str, values: dict[str, Any], c: Ctx) -> Reason:
+        rule = cr.rule
+        if kind == "fail" and (values.get("must", True) is U or values.get("extension", True) is U):
+            kind_text = "undocumented"
         else:
-            default = {"require": f"{rule.title}: not documented",
-                       "deny": rule.title,
-                       "limit": f"with {{prior}} already completed, the {{requested}} requested "
-                                f"exceed {rule.allow}",
-                       "trial": f"the trial of {rule.allow} is complete and its extension "
-                                "criteria are not documented"}[rule.kind]
-            text = _fill(rule.otherwise, default, values, c, self.def_index)
-        return Reason(rule.name, kind, _sentence(text), rule.citation, rule.span.line)
+            kind_text = kind
+        return Reason(rule.name, kind, cr.fillers[kind_text](values, c), cr.citation,
+                      rule.span.line)
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+_NONE: dict[str, Any] = {}
+
+
+def _always(c: Ctx) -> bool:
+    return True
+
+

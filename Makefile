@@ -1,0 +1,51 @@
+# guidec — two commands: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    := out
+SEED   := examples/imr-seed-pt-cervical.yaml
+PM     := guidelines/mtus/chronic_pain/physical_medicine.gl
+
+.PHONY: demo test venv system-deps graphviz chromium bench clean
+
+# Debian packages: installed when running as root, otherwise named with the command to run.
+define need_pkg
+	@if ! command -v $(1) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(2) (apt-get) ..."; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	  else \
+	    echo "missing '$(1)': install it with:  sudo apt-get install $(2)   (macOS: brew install $(3))"; \
+	  fi; \
+	fi
+endef
+
+graphviz:
+	$(call need_pkg,dot,graphviz,graphviz)
+
+chromium:
+	$(call need_pkg,chromium,chromium,--cask chromium)
+
+system-deps: graphviz
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/.installed
+
+demo: system-deps venv
+	@mkdir -p $(OUT)
+	$(BIN)/guidec check guidelines/
+	$(BIN)/guidec review $(SEED) --library guidelines
+
+test: system-deps chromium venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(OUT) *.egg-info .pytest_cache

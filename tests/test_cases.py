@@ -1,0 +1,67 @@
+"""Case files: the contract's formats, its JSON Schema, and errors that name field and value."""
+
+import json
+
+import jsonschema
+import pytest
+
+from conftest import SEED, SHARED_IMR
+from guidec.compiler import cases
+
+
+def test_seed_case_normalizes_frequency_to_visits():
+    [c] = cases.load(SEED)
+    assert c.case_id == "imr-seed-pt-cervical"
+    r = c.requests[0]
+    assert (r["per_week"], r["weeks"], r["visits"]) == (2, 6, 12)
+    assert [d["code"] for d in c.diagnoses] == ["M96.1", "M47.812", "M54.12"]
+
+
+def test_json_and_jsonl_read_the_same_case(tmp_path):
+    import yaml
+    data = yaml.safe_load(SEED.read_text())
+    data["review_date"] = str(data["review_date"])
+    data["injury"]["date"] = str(data["injury"]["date"])
+    (tmp_path / "c.json").write_text(json.dumps(data))
+    (tmp_path / "c.jsonl").write_text(json.dumps(data) + "\n" + json.dumps(data | {"case_id": "b"}))
+    [a] = cases.load(tmp_path / "c.json")
+    b = cases.load(tmp_path / "c.jsonl")
+    assert a.requests == b[0].requests and [c.case_id for c in b] == [a.case_id, "b"]
+
+
+@pytest.mark.parametrize("patch,words", [
+    ({"review_date": "2013-13-45"}, ["review_date", "2013-13-45"]),
+    ({"requests": [{"id": "1", "treatment": "physical_therapy", "visits": "twelve"}]},
+     ["requests[0].visits", '"twelve"']),
+    ({"requests": [{"id": "1", "treatment": "physcal_therapy"}]},
+     ["requests[0].treatment", '"physcal_therapy"', "physical_therapy"]),
+    ({"findings": {"home_exercise_program": "yes"}}, ["findings.home_exercise_program", '"yes"']),
+])
+def test_broken_case_names_field_and_value(patch, words):
+    data = {"case_id": "x", "review_date": "2016-01-01",
+            "requests": [{"id": "1", "treatment": "physical_therapy"}]} | patch
+    with pytest.raises(cases.CaseError) as err:
+        cases.from_dict(data, "x.yaml")
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_missing_required_field():
+    with pytest.raises(cases.CaseError, match="review_date"):
+        cases.from_dict({"case_id": "x", "requests": []}, "x.yaml")
+
+
+def test_schema_is_valid_and_accepts_seed():
+    schema = cases.schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    import yaml
+    data = cases._jsonable(yaml.safe_load(SEED.read_text()))
+    jsonschema.validate(data, schema)
+
+
+@pytest.mark.skipif(not SHARED_IMR.exists(), reason="shared IMR corpus not beside the checkout")
+def test_every_real_imr_case_loads():
+    files = sorted(SHARED_IMR.glob("*.yaml"))
+    assert len(files) > 50
+    for f in files:
+        assert cases.load(f)[0].requests

@@ -1,0 +1,144 @@
+"""The `guidec` command as a user runs it: real processes, real files, exit codes."""
+
+import json
+import shutil
+import sys
+
+from conftest import PM, ROOT, SEED, guidec
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def test_check_library_is_clean():
+    r = guidec("check", "guidelines/")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 errors" in r.stdout and "0 failed" in r.stdout
+
+
+def test_broken_copy_gives_one_located_message_per_error(tmp_path):
+    text = PM.read_text()
+    text = text.replace("  when prior_visits == 0\n", "  when prior_visits = 0\n", 1)
+    text = text.replace("must findings.home_exercise_program", "must findings.home_exersise_program")
+    text = text.replace("must improved_after_prior", "must prior_visits + 1")
+    bad = tmp_path / "bad.gl"
+    bad.write_text(text)
+    r = guidec("check", str(bad))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stdout + r.stderr
+    errors = [line for line in r.stdout.splitlines() if ": error[" in line]
+    assert len(errors) == 3, r.stdout
+    syntax, typ, name = errors
+    assert syntax.startswith(f"{bad}:") and "error[E101]" in syntax and "'='" in syntax
+    assert "error[E305]" in typ and "yes/no" in typ
+    assert "error[E201]" in name and "home_exersise_program" in name
+    assert "did you mean 'home_exercise_program'?" in r.stdout
+    assert "^" in r.stdout
+
+
+def test_check_json_format(tmp_path):
+    bad = tmp_path / "b.gl"
+    bad.write_text('guideline b "B"\n  applies when request.treatment in {physical_therapy}\n'
+                   'require r must findings.flare_upp cite p. 1\n')
+    r = guidec("check", str(bad), "--format", "json")
+    assert r.returncode == 1
+    data = json.loads(r.stdout)
+    [d] = data["files"][0]["diagnostics"]
+    assert d["code"] == "E201" and d["location"]["line"] == 3 and d["hint"]
+
+
+def test_review_seed_text_reads_like_a_letter():
+    r = guidec("review", str(SEED), "--library", "guidelines")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "NON-CERTIFIED" in out and "0 of 12 visits" in out and "upheld" in out
+    assert out.count("[MTUS Chronic Pain Medical Treatment Guidelines, pp. 98-99]") == 3
+    assert "Rationale:" in out
+
+
+def test_review_seed_json():
+    r = guidec("review", str(SEED), "--library", "guidelines", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    [rec] = json.loads(r.stdout)
+    assert rec["case_id"] == "imr-seed-pt-cervical" and rec["request"] == "1"
+    assert rec["decision"] == "non_certified" and rec["certified_visits"] == 0
+    assert rec["x12_action"] == "A3" and rec["outcome"] == "upheld"
+    assert len(rec["reasons"]) == 3
+    assert all(x["citation"].endswith("pp. 98-99") and x["text"] for x in rec["reasons"])
+    assert rec["path"][0]["node"] == "applies"
+    assert rec["path"][-1]["node"] == "outcome:non_certified"
+
+
+def test_review_markdown():
+    r = guidec("review", str(SEED), "--library", "guidelines", "--format", "markdown")
+    assert r.returncode == 0
+    assert r.stdout.startswith("# Case imr-seed-pt-cervical") and "### Reasons" in r.stdout
+
+
+def test_review_jsonl_many_cases(tmp_path):
+    import gen
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(c) + "\n" for c in gen.generate(500)))
+    r = guidec("review", str(path), "--library", "guidelines", "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 500
+    decisions = {json.loads(x)["decision"] for x in lines}
+    assert decisions == {"certified", "modified", "non_certified"}
+    assert r.stderr == ""  # no progress bar in a pipe
+
+
+def test_broken_case_file_names_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SEED.read_text().replace("visits: 24", "visits: lots"))
+    r = guidec("review", str(bad), "--library", "guidelines")
+    assert r.returncode == 1
+    assert "history[0].visits" in r.stderr and '"lots"' in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_request_no_guideline_covers(tmp_path):
+    c = tmp_path / "c.yaml"
+    c.write_text("case_id: x\nreview_date: 2016-01-01\nrequests:\n"
+                 "  - {id: '1', treatment: tens, rental_days: 30}\n")
+    r = guidec("review", str(c), "--library", "guidelines", "--format", "json")
+    assert r.returncode == 0
+    [rec] = json.loads(r.stdout)
+    assert rec["decision"] == "not_applicable" and rec["guideline"] is None
+
+
+def test_library_with_errors_is_refused(tmp_path):
+    lib = tmp_path / "lib"
+    shutil.copytree(ROOT / "guidelines", lib)
+    (lib / "broken.gl").write_text('guideline x "X"\n  applies when request.visits in {a}\n')
+    r = guidec("review", str(SEED), "--library", str(lib))
+    assert r.returncode == 1 and "broken.gl:2" in r.stderr
+
+
+def test_run_one_guideline():
+    r = guidec("run", str(PM), str(SEED), "--format", "json")
+    assert r.returncode == 0
+    assert json.loads(r.stdout)[0]["decision"] == "non_certified"
+
+
+def test_test_command_runs_embedded_tests():
+    r = guidec("test", "guidelines/")
+    assert r.returncode == 0
+    assert "PASS mtus.chronic_pain.physical_medicine: seed letter" in r.stdout
+
+
+def test_failing_embedded_test_exits_1(tmp_path):
+    text = PM.read_text().replace("expect modified 6 because initial_trial",
+                                  "expect modified 5 because initial_trial")
+    (tmp_path / "pm.gl").write_text(text.replace("../../../examples/", str(ROOT / "examples") + "/"))
+    r = guidec("test", str(tmp_path / "pm.gl"))
+    assert r.returncode == 1 and "expected 5 certified, got 6" in r.stdout
+
+
+def test_schema_version_help_and_usage_errors():
+    schema = json.loads(guidec("schema", "case").stdout)
+    assert schema["required"] == ["case_id", "review_date", "requests"]
+    assert guidec("--version").stdout.startswith("guidec ")
+    help_text = guidec("review", "--help").stdout
+    assert "Examples:" in help_text and "Exit codes:" in help_text
+    assert guidec("review").returncode == 2
+    assert guidec("check", "no/such/file.gl").returncode == 2

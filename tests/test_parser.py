@@ -1,0 +1,65 @@
+"""Parsing: .gl text → AST, and syntax errors located with words a person understands."""
+
+from guidec.dsl import ast, parser
+
+HEADER = '''guideline t.x "T"
+  source "Doc" pp. 1-2
+  applies when request.treatment in {physical_therapy}
+'''
+
+
+def test_rule_clauses_become_ast_nodes():
+    src = HEADER + '''
+limit cap "Cap" when any diagnosis in vs allow 10 visits over 4 weeks, at most 3 visits per week
+  counting 0 cite p. 7
+valueset vs = icd10 {M54.1*}
+'''
+    result = parser.parse(src, "t.gl")
+    assert result.diagnostics == []
+    rule = result.guideline.rules[0]
+    assert rule.kind == "limit" and rule.name == "cap" and rule.title == "Cap"
+    allow = next(c for c in rule.clauses if c.keyword == "allow").quantity
+    assert (allow.amount, allow.unit, allow.over, allow.over_unit, allow.per_week) == \
+        (10, "visits", 4, "weeks", 3)
+    when = next(c for c in rule.clauses if c.keyword == "when").expr
+    assert when == ast.AnyDiagnosis(valueset="vs")
+    assert result.guideline.valuesets[0].codes == ("M54.1*",)
+
+
+def test_spans_are_kept_but_ignored_by_equality():
+    a = parser.parse(HEADER + "define d = 1 + 2\n", "a.gl").guideline.definitions[0]
+    b = parser.parse(HEADER + "\n\n define   d =   1+2\n", "b.gl").guideline.definitions[0]
+    assert a == b
+    assert (a.span.line, b.span.line) == (4, 6)
+
+
+def test_precedence_of_and_over_or():
+    e = parser.parse(HEADER + "define d = true or false and false\n", "t.gl") \
+        .guideline.definitions[0].expr
+    assert e.op == "or" and e.right.op == "and"
+
+
+def test_syntax_error_has_location_expected_words_and_hint():
+    result = parser.parse(HEADER + "define d = request.visits = 3\n", "t.gl")
+    [d] = result.diagnostics
+    assert (d.span.file, d.span.line, d.span.column) == ("t.gl", 4, 27)
+    assert d.message.startswith("unexpected '='")
+    assert "==" in d.hint
+
+
+def test_every_broken_item_is_reported_and_good_items_survive():
+    src = HEADER + "define a = 1 +\ndefine b = 2\ndefine c = (3\n"
+    result = parser.parse(src, "t.gl")
+    assert [d.span.line for d in result.diagnostics] == [4, 6]
+    assert [d.name for d in result.guideline.definitions] == ["b"]
+    assert not result.complete
+
+
+def test_inline_test_facts_parse_as_data():
+    src = HEADER + '''test "t" given {case_id: "x", review_date: 2016-01-02, diagnoses: [M54.12],
+  requests: [{id: "1", treatment: physical_therapy, visits: 12}]} expect modified 6 because a, b
+'''
+    [t] = parser.parse(src, "t.gl").guideline.tests
+    assert t.given["diagnoses"] == ["M54.12"]
+    assert t.given["requests"][0]["visits"] == 12
+    assert (t.expect.decision, t.expect.quantity, t.expect.reasons) == ("modified", 6, ("a", "b"))
