@@ -39,7 +39,11 @@ venv: $(BIN)/.installed
 demo: system-deps venv
 	@mkdir -p $(OUT)
 	$(BIN)/guidec check guidelines/
-	$(BIN)/guidec review $(SEED) --library guidelines
+	$(BIN)/guidec review $(SEED) --library guidelines --html $(OUT)/seed.html
+	$(BIN)/guidec viz $(PM) --case $(SEED) -o $(OUT)/seed.png
+	@echo ""
+	@echo "Decision path picture: $(OUT)/seed.png"
+	@echo "HTML report:           $(OUT)/seed.html"
 
 test: system-deps chromium venv
 	$(BIN)/python -m pytest -q

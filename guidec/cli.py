@@ -239,6 +239,9 @@ def review(
                                         help="Review as of this date (YYYY-MM-DD) instead of "
                                              "each case's review_date."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+    html_path: Optional[Path] = typer.Option(None, "--html",
+                                             help="Also write a self-contained HTML report "
+                                                  "(letters beside their decision graphs)."),
 ) -> None:
     """Review each request of each case against the guideline library."""
     day = _parse_date(as_of)
@@ -254,11 +257,21 @@ def review(
     try:
         if output is not None:
             with output.open("w", encoding="utf-8") as fh:
-                _emit(reviews(), format, _count_cases(case_paths), fh)  # type: ignore[arg-type]
+                kept = _emit(reviews(), format, _count_cases(case_paths), fh)  # type: ignore[arg-type]
         else:
-            _emit(reviews(), format, _count_cases(case_paths))
+            kept = _emit(reviews(), format, _count_cases(case_paths))
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
+    if html_path is not None:
+        if format == ReviewFormat.jsonl:
+            raise _fail("--html needs the reviews kept: use --format text, markdown or json", 2)
+        from .compiler import dot as dotmod
+        from .compiler import html as htmlmod
+        try:
+            html_path.write_text(htmlmod.report(kept), encoding="utf-8")
+        except dotmod.DotMissing as exc:
+            raise _fail(str(exc))
+        typer.echo(f"HTML report written to {html_path}", err=True)
 
 
 @app.command(epilog="\b\nExamples:\n  guidec run guidelines/mtus/chronic_pain/physical_medicine.gl "
@@ -279,6 +292,55 @@ def run(
               _count_cases(case_paths))
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
+
+
+@app.command(epilog="\b\nExamples:\n"
+                    "  guidec viz guidelines/mtus/chronic_pain/physical_medicine.gl -o pm.svg\n"
+                    "  guidec viz guidelines/mtus/chronic_pain/physical_medicine.gl "
+                    "--case examples/imr-seed-pt-cervical.yaml -o seed.png\n"
+                    "  guidec viz my.gl > my.dot\n\n"
+                    "Output format follows the extension: .dot, .svg, .png, .pdf "
+                    "(all but .dot need Graphviz's `dot`).\n\n" + EXIT_CODES)
+def viz(
+    guideline: str = typer.Argument(..., help="One .gl file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Picture file (.dot .svg .png .pdf); "
+                                               "DOT on stdout when omitted."),
+    case: Optional[Path] = typer.Option(None, "--case", help="Overlay this case's path."),
+    request: Optional[str] = typer.Option(None, "--request", help="Which request (default: first)."),
+    definitions: Optional[bool] = typer.Option(None, "--definitions/--no-definitions",
+                                               help="Show definitions and value sets "
+                                                    "(default: only without --case)."),
+) -> None:
+    """Draw a guideline's decision graph, optionally with one case's path highlighted."""
+    from .compiler import dot as dotmod
+    compiled = _compile_all([guideline])[0]
+    if not compiled.ok:
+        typer.echo(compiled.render_diagnostics(), err=True)
+        raise typer.Exit(1)
+    det = None
+    if case is not None:
+        try:
+            loaded = casesmod.load(case)[0]
+        except casesmod.CaseError as exc:
+            raise _fail(str(exc))
+        reqs = [r for r in loaded.requests if request in (None, r["id"])]
+        if not reqs:
+            raise _fail(f"{case}: no request with id {request!r}", 2)
+        det = compiled.evaluator.evaluate(loaded, reqs[0])
+    fmt = output.suffix.lstrip(".").lower() if output else "dot"
+    if fmt not in {"dot", "gv", "svg", "png", "pdf"}:
+        raise _fail(f"unknown picture format '.{fmt}': use .dot, .svg, .png or .pdf", 2)
+    graph = dotmod.to_dot(compiled.graph, det, data_nodes=definitions)  # type: ignore[arg-type]
+    try:
+        data = dotmod.render(graph, "dot" if fmt == "gv" else fmt)
+    except dotmod.DotMissing as exc:
+        raise _fail(str(exc))
+    if output is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        output.write_bytes(data)
+        typer.echo(f"wrote {output}", err=True)
 
 
 class SchemaName(str, Enum):
