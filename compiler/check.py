@@ -69,9 +69,16 @@ class Checker:
             effective_from=header.effective_from, effective_until=header.effective_until,
             source=header.source or header.title,
             source_pages=str(header.source_pages) if header.source_pages else None,
-            applies=applies, precedence=header.precedence, valuesets=self.valuesets,
+            applies=applies, precedence=header.precedence, unit=self._unit(header),
+            valuesets=self.valuesets,
             definitions=dict(self.defs), rules=rules, tests=tests, path=g.path, span=header.span,
         )
+
+    def _unit(self, header: ast.Header) -> str:
+        if header.unit not in facts.QUANTITY_UNITS:
+            self.sink.error("E303", f"unknown unit '{header.unit}'", header.span,
+                            did_you_mean(header.unit, facts.QUANTITY_UNITS))
+        return header.unit
 
     def _unique(self, items: tuple, what: str) -> dict:  # type: ignore[type-arg]
         seen: dict = {}  # type: ignore[type-arg]

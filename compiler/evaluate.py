@@ -465,12 +465,13 @@ class Evaluator:
         assert allow is not None
         extend_if = comp.expr(r.extend_if) if r.extend_if else None
         extend = r.extend
+        qfield = self.guideline.quantity_field
 
         def limit(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
             prior = counting(c)
             if prior is U:
                 prior = 0
-            requested = c.req.get("visits", U)
+            requested = c.req.get(qfield, U)
             cap = allow.amount
             values: dict[str, Any] = {"prior": prior, "requested": requested}
             if r.kind == "trial" and cap is not None and prior >= cap:
@@ -502,7 +503,7 @@ class Evaluator:
         c = Ctx(case, request)
         c.defs = [_UNSET] * len(self.defs)
         g = self.guideline
-        requested = request.get("visits")
+        requested = request.get(g.quantity_field)
         applies = self.applies(c)
         if applies is not True:
             return Determination(g.id, case.case_id, request["id"], "not_applicable", requested,

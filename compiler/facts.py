@@ -86,7 +86,7 @@ COLLECTION_ALIASES = {"surgery": "surgeries"}
 
 QUANTITY_UNITS = {"visit", "visits", "session", "sessions", "treatment", "treatments",
                   "injection", "injections", "block", "blocks", "day", "days", "unit", "units",
-                  "level", "levels", "tablets", "doses"}
+                  "level", "levels", "tablet", "tablets", "doses"}
 TIME_UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30,
               "year": 365, "years": 365}
 

@@ -94,7 +94,7 @@ def _letter(review: Review) -> str:
     d = review.determination
     item = render._item(review)
     parts = [f"<h2>Request {_e(review.request['id'])}: {_e(item)}</h2>",
-             f'<p class="decision {_e(d.decision)}">{_e(render.WORDS[d.decision])}']
+             f'<p class="decision {_e(review.decision)}">{_e(render.WORDS[review.decision])}']
     qty = render._quantity_line(review)
     parts[-1] += (f" — {_e(qty)}" if qty else "") + "</p>"
     outcome = render.ur_outcome(review)

@@ -163,6 +163,7 @@ class Guideline:
     source_pages: str | None
     applies: Expr | None
     precedence: int
+    unit: str
     valuesets: dict[str, ValueSet]
     definitions: dict[str, Definition]
     rules: tuple[Rule, ...]
@@ -173,6 +174,11 @@ class Guideline:
     @property
     def citation(self) -> str:
         return f"{self.source} {self.source_pages}" if self.source_pages else self.source
+
+    @property
+    def quantity_field(self) -> str:
+        """The request field a guideline's limits count: tablets for drugs, else visits."""
+        return {"tablets": "quantity", "levels": "levels"}.get(self.unit, "visits")
 
     def in_force(self, day: dt.date) -> bool:
         if self.effective_from and day < self.effective_from:

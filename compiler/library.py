@@ -17,7 +17,12 @@ class LibraryError(Exception):
 
 @dataclass(slots=True)
 class Review:
-    """One request's review: the chosen guideline (or none), why, and the determination."""
+    """One request's review: the chosen guideline (or none), why, and the determination.
+
+    `determination` is what the guideline says. `decision` and `certified` are the review's
+    result: the same, except for a request disputed after utilization review (the case gives
+    `ur_decision`), which independent review upholds or overturns as submitted (see `settle`).
+    """
 
     case: Case
     request: dict[str, Any]
@@ -25,6 +30,34 @@ class Review:
     choice: str
     determination: Determination
     as_of: dt.date
+    decision: str = ""
+    certified: int | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        self.decision, self.certified, self.note = settle(self.determination, self.request)
+
+
+def settle(det: Determination, request: dict[str, Any]) -> tuple[str, int | None, str | None]:
+    """The decision on a disputed request: IMR upholds or overturns UR; it does not re-trim.
+
+    A request UR non-certified is certified only if the guideline supports all of it. A request
+    UR modified keeps the part UR certified; the disputed rest is certified only if the
+    guideline supports the whole request.
+    """
+    ur = request.get("ur_decision")
+    if ur is None or det.decision in {"certified", "not_applicable"}:
+        return det.decision, det.certified, None
+    if ur == "modified":
+        done = request.get("ur_certified")
+        return ("modified", done,
+                f"Utilization review already certified {done if done is not None else 'part'} "
+                "of this request; the guideline does not support the rest.")
+    if det.decision == "modified":
+        return ("non_certified", 0,
+                f"The guideline supports {det.certified} of the {det.requested} requested; the "
+                "review decides the request as submitted and cannot certify a part of it.")
+    return det.decision, det.certified, None
 
 
 class Library:

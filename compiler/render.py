@@ -14,7 +14,7 @@ WORDS = {"certified": "CERTIFIED", "modified": "MODIFIED", "non_certified": "NON
 def ur_outcome(review: Review) -> str | None:
     """Upheld / overturned against the UR decision, where the case names one."""
     ur = review.request.get("ur_decision")
-    decision = review.determination.decision
+    decision = review.decision
     if ur is None or decision == "not_applicable":
         return None
     if ur == "certified":
@@ -30,12 +30,21 @@ def _item(review: Review) -> str:
 
 def _quantity_line(review: Review) -> str:
     d = review.determination
-    if d.decision == "not_applicable":
+    if review.decision == "not_applicable":
         return ""
-    unit = "visits"
+    unit = _unit(review)
+    if review.certified is None:
+        return ""
     if d.requested is None:
-        return f"{d.certified} {unit} certified" if d.certified is not None else ""
-    return f"{d.certified} of {d.requested} {unit} certified"
+        return f"{review.certified} {unit} certified"
+    return f"{review.certified} of {d.requested} {unit} certified"
+
+
+def _unit(review: Review) -> str:
+    g = review.guideline
+    if g is not None and g.ir is not None and g.ir.unit:
+        return g.ir.unit
+    return "visits"
 
 
 def rationale(review: Review) -> str:
@@ -47,15 +56,18 @@ def rationale(review: Review) -> str:
                 "no determination is made under the guidelines.")
     cite = g.ir.citation
     item = _item(review)
-    if d.decision == "certified":
+    note = f" {review.note}" if review.note else ""
+    if review.decision == "certified":
         return (f"{cite} supports the request as written. The request for {item} is medically "
                 "necessary and appropriate.")
     parts = " ".join(r.text for r in d.reasons)
-    if d.decision == "modified":
-        return (f"{cite} supports part of this request. {parts} Therefore {d.certified} are "
-                f"certified and the rest of the request for {item} is not medically necessary.")
-    return (f"{cite} does not support this request. {parts} Therefore the request for {item} "
-            "is not medically necessary.")
+    if review.decision == "modified":
+        done = review.certified if review.certified is not None else "part"
+        return (f"{cite} supports part of this request. {parts}{note} Therefore {done} "
+                f"{_unit(review)} are certified and the rest of the request for {item} is not "
+                "medically necessary.")
+    return (f"{cite} does not support this request. {parts}{note} Therefore the request for "
+            f"{item} is not medically necessary.")
 
 
 def to_json(review: Review) -> dict[str, Any]:
@@ -66,12 +78,16 @@ def to_json(review: Review) -> dict[str, Any]:
         "request": review.request["id"],
         "item": _item(review),
         "treatment": review.request.get("treatment"),
-        "decision": d.decision,
+        "decision": review.decision,
         "requested": d.requested,
-        "certified": d.certified,
-        "certified_visits": d.certified,
+        "certified": review.certified,
+        "certified_visits": review.certified,
+        "unit": _unit(review),
         "outcome": ur_outcome(review),
-        "x12_action": X12_ACTION.get(d.decision),
+        "x12_action": X12_ACTION.get(review.decision),
+        "guideline_decision": d.decision,
+        "guideline_certified": d.certified,
+        "note": review.note,
         "guideline": None if g is None or g.ir is None else {
             "id": g.ir.id, "title": g.ir.title, "version": g.ir.version,
             "citation": g.ir.citation, "file": g.path,
@@ -97,7 +113,7 @@ def text(reviews: list[Review]) -> str:
         d = rv.determination
         out.append("")
         out.append(f"Request {rv.request['id']}: {_item(rv)}")
-        decision = WORDS[d.decision]
+        decision = WORDS[rv.decision]
         qty = _quantity_line(rv)
         outcome = ur_outcome(rv)
         line = f"  Decision:  {decision}" + (f" — {qty}" if qty else "")
@@ -136,7 +152,7 @@ def markdown(reviews: list[Review]) -> str:
         out.append(f"## Request {_md(rv.request['id'])}: {_md(_item(rv))}\n")
         qty = _quantity_line(rv)
         outcome = ur_outcome(rv)
-        out.append(f"- **Decision:** {WORDS[d.decision]}" + (f" ({qty})" if qty else ""))
+        out.append(f"- **Decision:** {WORDS[rv.decision]}" + (f" ({qty})" if qty else ""))
         if outcome:
             out.append(f"- **UR decision:** {outcome}")
         if rv.guideline is not None and rv.guideline.ir is not None:

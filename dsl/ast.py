@@ -134,6 +134,7 @@ class Header:
     applies: Expr | None = None
     precedence: int = 0
     basis: str | None = None
+    unit: str = "visits"
     span: Span = _span()
 
 

@@ -246,6 +246,9 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def precedence(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
         return ("precedence", int(ch[0]))
 
+    def counts(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
+        return ("unit", str(ch[0]))
+
     def basis(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
         return ("basis", _unquote(ch[0]))
 
