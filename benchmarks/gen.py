@@ -20,7 +20,9 @@ def make_case(i: int, rng: random.Random) -> dict[str, Any]:
     for _ in range(rng.choice([0, 0, 1, 1, 2])):
         entry: dict[str, Any] = {"treatment": rng.choice(["physical_therapy", "occupational_therapy",
                                                           "chiropractic"]),
-                                 "body_region": region, "visits": rng.randrange(0, 30)}
+                                 "body_region": region}
+        if rng.random() < 0.9:
+            entry["visits"] = rng.randrange(0, 30)
         if rng.random() < 0.7:
             entry["functional_improvement"] = rng.random() < 0.5
         history.append(entry)
@@ -29,6 +31,10 @@ def make_case(i: int, rng: random.Random) -> dict[str, Any]:
         findings["home_exercise_program"] = rng.random() < 0.6
     if rng.random() < 0.3:
         findings["functional_improvement"] = rng.random() < 0.5
+    if rng.random() < 0.2:
+        findings["objective_deficits"] = rng.random() < 0.7
+    if rng.random() < 0.1:
+        findings["home_program_insufficient_explained"] = rng.random() < 0.5
     request: dict[str, Any] = {"id": "1", "treatment": rng.choice(["physical_therapy",
                                                                    "occupational_therapy"]),
                                "body_region": region}

@@ -16,14 +16,24 @@ def _in(code: str, prefixes: tuple[str, ...], exact: tuple[str, ...]) -> bool:
     return code in exact or code.startswith(prefixes)
 
 
+def _any3(values: list[Any]) -> Any:
+    """Three-valued `any`: True if one is true, None (undocumented) if one is unknown."""
+    if True in values:
+        return True
+    return None if None in values else False
+
+
 def review(case: Any, req: dict[str, Any]) -> tuple[str, int | None, list[tuple[str, str, str]]]:
     if req.get("treatment") not in PT:
         return ("not_applicable", None, [])
-    prior = sum(h.get("visits", 0) for h in case.history if h.get("treatment") in PT)
+    courses = [h for h in case.history if h.get("treatment") in PT]
+    prior = sum(h.get("visits", 0) for h in courses)
+    had_prior = any(h.get("visits") is None or h["visits"] > 0 for h in courses)
     requested = req.get("visits")
     codes = [d["code"] for d in case.diagnoses]
     radic = any(_in(c, ("M54.1",), ("M79.2",)) for c in codes)
     crps = any(_in(c, ("G90.5", "G56.4", "G57.7"), ()) for c in codes)
+    findings = case.findings
     fails: list[tuple[str, str, str]] = []
     cuts: list[tuple[int, tuple[str, str, str]]] = []
 
@@ -33,8 +43,7 @@ def review(case: Any, req: dict[str, Any]) -> tuple[str, int | None, list[tuple[
             fails.append((name, f"With {prior} visits already completed, the {requested} requested "
                                 f"exceed the {words}.", CITE))
         elif requested is None or left < requested:
-            cuts.append((left, (name, f"{prior} visits already completed; only {left} of the "
-                                      f"{requested} requested fit within the {words}.", CITE)))
+            cuts.append((left, (name, f"Only {left} of the {requested} requested fit.", CITE)))
 
     if crps:
         cap("crps_course", 24, "24 visits over 16 weeks recommended for CRPS")
@@ -46,26 +55,22 @@ def review(case: Any, req: dict[str, Any]) -> tuple[str, int | None, list[tuple[
     if per_week is not None and weeks is not None and per_week > 3:
         cuts.append((3 * weeks, ("fading_frequency", f"Up to 3 visits a week; {3 * weeks} fit.",
                                  CITE)))
-    if prior == 0:
-        if requested is None or requested > 6:
-            cuts.append((6, ("initial_trial", f"A six-visit trial; 6 of the {requested} requested.",
-                             CITE)))
-    else:
-        improved = case.findings.get("functional_improvement")
+    if not had_prior and (requested is None or requested > 6):
+        cuts.append((6, ("initial_trial", f"A six-visit trial; 6 of the {requested} requested.",
+                         CITE)))
+    if findings.get("objective_deficits") is False:
+        fails.append(("no_objective_deficits", "No objective deficits.", CITE))
+    if had_prior:
+        improved = findings.get("functional_improvement")
+        if improved is None:
+            improved = _any3([h.get("functional_improvement") for h in courses])
         if improved is not True:
-            hist = [h.get("functional_improvement") for h in case.history
-                    if h.get("treatment") in PT]
-            improved = True if True in hist else (None if (None in hist or improved is None)
-                                                  else False)
-        if improved is not True:
-            fails.append(("functional_improvement",
-                          "No objective functional improvement was documented." if improved is False
-                          else "There is no documentation of objective functional improvement.",
-                          CITE))
-        hep = case.findings.get("home_exercise_program")
-        if hep is not True:
-            fails.append(("home_exercise", "No home exercise program was documented." if hep is False
-                          else "There is no documentation of a home exercise program.", CITE))
+            fails.append(("functional_improvement", "No documented improvement.", CITE))
+        if any(h.get("visits") is None for h in courses):
+            fails.append(("prior_visits_documented", "Prior visits not counted.", CITE))
+        if findings.get("home_program_insufficient_explained") is not True \
+                and findings.get("home_exercise_program") is not True:
+            fails.append(("home_exercise", "No home exercise program.", CITE))
     if fails:
         return ("non_certified", 0, fails)
     if cuts:

@@ -11,7 +11,7 @@ from ..dsl.diagnostics import Sink, Span, did_you_mean
 from . import facts, ir
 from .facts import BOOL, DATE, DURATION, INT, Type
 
-CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?\*?$")
+CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4}\*?|\.\*|\*)?$")
 PLACEHOLDER_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 LIMIT_PLACEHOLDERS = {"prior", "requested", "cap", "remaining", "per_week", "weeks"}
 
@@ -39,6 +39,7 @@ class Checker:
     guideline: ast.Guideline
     sink: Sink
     partial: bool = False  # items with syntax errors are missing: skip whole-file checks
+    lost: frozenset[str] = frozenset()  # names of those items: not reported as unknown
     defs: dict[str, ir.Definition] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     _checking: list[str] = field(default_factory=list)
@@ -145,7 +146,7 @@ class Checker:
                 self.sink.error("E403", f"{rule.kind} '{rule.name}' has no `{needed}` clause",
                                 rule.name_span, _CLAUSE_HINTS[needed])
         citations = self._citations(clauses.get("cite"), section)
-        if not citations:
+        if not citations and not self.partial:
             self.sink.error("E404", f"{rule.kind} '{rule.name}' cites no page or section",
                             rule.name_span, "add `cite pp. 98-99` (or cite the section)")
         scope = _Scope()
@@ -179,7 +180,8 @@ class Checker:
         cites = clause.citations if clause else (section.citations if section else ())
         source = self.guideline.header.source or self.guideline.header.title
         return tuple(ir.Citation(document=c.document or source,
-                                 pages=str(c.pages) if c.pages else None, span=c.span)
+                                 pages=str(c.pages) if c.pages else
+                                 (f"§ {c.section}" if c.section else None), span=c.span)
                      for c in cites)
 
     def _quantity(self, clause: ast.Clause | None) -> ir.Quantity | None:
@@ -336,7 +338,8 @@ class Checker:
         hint = did_you_mean(first, candidates)
         if hint is None and first in facts.all_terms():
             hint = f"terms are written in braces: `in {{{first}}}`"
-        self.sink.error("E202", f"unknown name '{first}'", e.span, hint)
+        if first not in self.lost:
+            self.sink.error("E202", f"unknown name '{first}'", e.span, hint)
         return self._error(e.span)
 
     def _x_Unary(self, e: ast.Unary, s: _Scope) -> ir.Expr:
@@ -445,6 +448,8 @@ class Checker:
 
     def _x_AnyDiagnosis(self, e: ast.AnyDiagnosis, s: _Scope) -> ir.Expr:
         vs = self.valuesets.get(e.valueset)
+        if vs is None and e.valueset in self.lost:
+            return self._error(e.span)
         if vs is None:
             self.sink.error("E202", f"unknown value set '{e.valueset}'", e.name_span,
                             did_you_mean(e.valueset, self.valuesets))
@@ -464,6 +469,13 @@ class Checker:
         kinds = {a.type.kind for a in args}
         if "error" in kinds:
             return self._error(e.span)
+        if e.func == "first":  # the first documented value
+            if len(kinds) != 1 or len(args) < 2:
+                self.sink.error("E305", "`first` takes two or more values of one type", e.span,
+                                "e.g. `first(findings.functional_improvement, any history[...]"
+                                ".functional_improvement)`")
+                return self._error(e.span)
+            return ir.Op(type=args[0].type, op="first", args=args, span=e.span)
         if len(kinds) != 1 or kinds.pop() not in {"int", "date"}:
             self.sink.error("E305", f"`{e.func}` takes numbers or dates of one kind", e.span)
             return self._error(e.span)
@@ -498,6 +510,7 @@ def _type_hint(want: Type, got: Type) -> str | None:
     return None
 
 
-def check(guideline: ast.Guideline, sink: Sink, partial: bool = False) -> ir.Guideline:
+def check(guideline: ast.Guideline, sink: Sink, partial: bool = False,
+          lost: frozenset[str] = frozenset()) -> ir.Guideline:
     """Check one parsed guideline, reporting into `sink`; the IR is usable only without errors."""
-    return Checker(guideline, sink, partial).run()
+    return Checker(guideline, sink, partial, lost).run()

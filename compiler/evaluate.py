@@ -211,7 +211,7 @@ class Compiler:
             terms = frozenset(vs.terms)
             return lambda c: terms
         exact = frozenset(x for x in vs.codes if not x.endswith("*"))
-        prefixes = tuple(x[:-1] for x in vs.codes if x.endswith("*"))
+        prefixes = tuple(x[:-1].rstrip(".") for x in vs.codes if x.endswith("*"))
         return lambda c: (exact, prefixes)
 
     def _Op(self, e: ir.Op) -> Fn:
@@ -239,6 +239,14 @@ class Compiler:
             return self._within_after(args[0], args[1])
         if op == "in_last":
             return self._in_last(args[0], args[1])
+        if op == "first":
+            def first(c: Ctx) -> Any:
+                for a in args:
+                    v = a(c)
+                    if v is not U:
+                        return v
+                return U
+            return first
         if op in {"min", "max"}:
             fn = _BINARY[op]
             return lambda c: (lambda vs: U if any(v is U for v in vs) else fn(vs))(

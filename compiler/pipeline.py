@@ -52,7 +52,8 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
     sink.extend(parsed.diagnostics)
     if parsed.guideline is None:
         return Compiled(path, source, sink.sorted())
-    model = check.check(parsed.guideline, sink, partial=not parsed.complete)
+    model = check.check(parsed.guideline, sink, partial=not parsed.complete,
+                        lost=parsed.lost_names)
     if sink.has_errors:
         return Compiled(path, source, sink.sorted(), model)
     return Compiled(path, source, sink.sorted(), model, graph.build(model))

@@ -119,6 +119,7 @@ class Pages:
 class Citation:
     document: str | None
     pages: Pages | None
+    section: str | None = None
     span: Span = _span()
 
 

@@ -50,6 +50,7 @@ class ParseResult:
     guideline: ast.Guideline | None
     diagnostics: list[Diagnostic]
     complete: bool = True  # False: some items had syntax errors and are missing
+    lost_names: frozenset[str] = frozenset()  # names the broken items would have defined
 
 
 def parse(source: str, path: str = "<string>") -> ParseResult:
@@ -73,6 +74,7 @@ def _blank_outside(source: str, start: int, end: int) -> str:
 
 def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseResult:
     starts = [m.start() for m in _ITEM_START.finditer(source)]
+    lost: set[str] = set()
     bounds = list(zip([0] + starts, starts + [len(source)]))
     trees: list[tuple[str, Any]] = []
     for i, (a, b) in enumerate(bounds):
@@ -84,6 +86,9 @@ def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseR
             trees.append((start, _lark().parse(_blank_outside(source, a, b), start=start)))
         except lark.exceptions.UnexpectedInput as exc:
             sink.items.append(_syntax_diagnostic(exc, path, source[:b]))
+            m = re.match(r"\s*\w+\s+([a-z_][a-z0-9_]*)", source[a:b])
+            if m:
+                lost.add(m.group(1))
     if not sink.items:  # the item-wise parse found nothing: report the whole-file error
         sink.items.append(_syntax_diagnostic(first, path, source))
     builder = _Builder(path, sink)
@@ -96,7 +101,7 @@ def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseR
         else:
             items.append(node)
     guideline = builder.assemble(header, items) if header is not None else None
-    return ParseResult(guideline, sink.sorted(), complete=False)
+    return ParseResult(guideline, sink.sorted(), complete=False, lost_names=frozenset(lost))
 
 
 def _expected_words(expected: set[str]) -> str:
@@ -350,6 +355,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def cite_text(self, meta: Any, ch: list[Any]) -> ast.Citation:
         return ast.Citation(document=_unquote(ch[0]), pages=ch[1], span=self.sp(meta))
+
+    def cite_section(self, meta: Any, ch: list[Any]) -> ast.Citation:
+        return ast.Citation(document=_unquote(ch[0]) if ch[0] is not None else None, pages=None,
+                            section=str(ch[1]), span=self.sp(meta))
 
     def quantity(self, meta: Any, ch: list[Any]) -> ast.Quantity:
         if len(ch) == 1:  # rate only

@@ -343,6 +343,73 @@ def viz(
         typer.echo(f"wrote {output}", err=True)
 
 
+@app.command(epilog="\b\nExamples:\n"
+                    "  guidec corpus ../shared/cases/imr --library guidelines\n"
+                    "  guidec corpus cases/ --format json > agreement.json\n\n"
+                    "Exit codes: 0 when the table was made (whatever the agreement), 1 on a "
+                    "broken case or library, 2 usage error.")
+def corpus(
+    folder: Path = typer.Argument(..., help="A folder of case files that carry `expected`."),
+    library: list[str] = typer.Option(["guidelines"], "--library", "-l"),
+    format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
+    disagreements: bool = typer.Option(False, "--disagreements",
+                                       help="List only the requests that disagree."),
+) -> None:
+    """Measure the library against real decisions: expected vs actual, per request."""
+    from .compiler import corpus as corpusmod
+    if not folder.is_dir():
+        raise _fail(f"{folder} is not a folder", 2)
+    try:
+        lib = Library.load(library)
+    except LibraryError as exc:
+        raise _fail(f"the guideline library has errors:\n{exc}")
+    files = corpusmod.case_files(folder)
+    try:
+        rows = _with_progress(corpusmod.iter_rows(lib, files), len(files) * 1)
+    except casesmod.CaseError as exc:
+        raise _fail(str(exc))
+    stats = corpusmod.summary(rows)
+    if format == CheckFormat.json:
+        typer.echo(json.dumps({"rows": [r.to_json() for r in rows], "summary": stats}, indent=2))
+        return
+    shown = [r for r in rows if not r.agree] if disagreements else rows
+    typer.echo(_table(shown))
+    typer.echo("")
+    pct = f"{100 * stats['agreement']:.1f}%" if stats["agreement"] is not None else "n/a"
+    typer.echo(f"{stats['agree']} of {stats['requests']} requests agree with the real decision "
+               f"({pct}); where the letter gives a quantity and the decisions agree, "
+               f"{stats['quantity_agree']} of {stats['quantity_checked']} quantities match.")
+
+
+def _with_progress(items: Iterator, total: int) -> list:  # type: ignore[type-arg]
+    out = []
+    if _tty(sys.stderr) and total > 20:
+        from rich.console import Console
+        from rich.progress import Progress
+        with Progress(transient=True, console=Console(stderr=True)) as progress:
+            task = progress.add_task("reviewing", total=None)
+            for item in items:
+                out.append(item)
+                progress.advance(task)
+        return out
+    return list(items)
+
+
+def _table(rows: list) -> str:  # type: ignore[type-arg]
+    head = ("case", "req", "treatment", "expected", "actual", "", "guideline")
+    body = [(r.case_id, r.request, r.treatment,
+             r.expected + ("" if r.expected_certified is None else f" {r.expected_certified}"),
+             r.actual + ("" if r.certified is None else f" {r.certified}"),
+             "agree" if r.agree else "DIFFERS", r.guideline) for r in rows]
+    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    for row in body:
+        line = "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+        lines.append(_style(line, "red") if row[5] == "DIFFERS" else line)
+    return "\n".join(lines)
+
+
 class SchemaName(str, Enum):
     case = "case"
 

@@ -17,9 +17,9 @@ def test_check_library_is_clean():
 
 def test_broken_copy_gives_one_located_message_per_error(tmp_path):
     text = PM.read_text()
-    text = text.replace("  when prior_visits == 0\n", "  when prior_visits = 0\n", 1)
+    text = text.replace("  when not had_prior_course\n", "  when had_prior_course = 0\n", 1)
     text = text.replace("must findings.home_exercise_program", "must findings.home_exersise_program")
-    text = text.replace("must improved_after_prior", "must prior_visits + 1")
+    text = text.replace("must prior_count_documented", "must prior_visits + 1")
     bad = tmp_path / "bad.gl"
     bad.write_text(text)
     r = guidec("check", str(bad))
