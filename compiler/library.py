@@ -100,7 +100,11 @@ class Library:
         applicable.sort(key=lambda g: (-g.ir.precedence, g.ir.id))  # type: ignore[union-attr]
         chosen = applicable[0]
         assert chosen.ir is not None
-        why = f"applies to {request.get('treatment')} requests and is in force on {day}"
+        gi = chosen.ir
+        until = f" until {gi.effective_until}" if gi.effective_until else ""
+        since = f" from {gi.effective_from}" if gi.effective_from else ""
+        why = (f"applies to this {request.get('treatment')} request; version "
+               f"{gi.version or 'unversioned'} is in force{since}{until}, which covers {day}")
         if len(applicable) > 1:
             others = ", ".join(g.ir.id for g in applicable[1:])  # type: ignore[union-attr]
             why += f"; chosen by precedence {chosen.ir.precedence} over {others}"

@@ -122,8 +122,8 @@ def text(reviews: list[Review]) -> str:
         out.append(line)
         if rv.guideline is not None and rv.guideline.ir is not None:
             gi = rv.guideline.ir
-            out.append(f"  Guideline: {gi.title} — {gi.citation}")
-            out.append(f"             {gi.id}, version {gi.version or 'unversioned'}; {rv.choice}")
+            out.append(f"  Guideline: {gi.title} — {gi.citation} ({gi.id})")
+            out.append("  Chosen:    " + _wrap(rv.choice[:1].upper() + rv.choice[1:] + ".", 13))
         else:
             out.append(f"  Guideline: none — {rv.choice}")
         if d.reasons:

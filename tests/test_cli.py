@@ -99,7 +99,7 @@ def test_broken_case_file_names_field(tmp_path):
 def test_request_no_guideline_covers(tmp_path):
     c = tmp_path / "c.yaml"
     c.write_text("case_id: x\nreview_date: 2016-01-01\nrequests:\n"
-                 "  - {id: '1', treatment: tens, rental_days: 30}\n")
+                 "  - {id: '1', treatment: inpatient_rehabilitation, days: 7}\n")
     r = guidec("review", str(c), "--library", "guidelines", "--format", "json")
     assert r.returncode == 0
     [rec] = json.loads(r.stdout)

@@ -1,0 +1,134 @@
+"""The MTUS library: every file's tests, version and precedence choice, disputes, corpus."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from conftest import ROOT, SHARED_IMR, guidec
+from guidec.compiler import cases
+from guidec.compiler.library import Library
+
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return Library.load([str(ROOT / "guidelines")])
+
+
+def one(lib, data, as_of=None):
+    case = cases.from_dict({"case_id": "t", "review_date": "2017-01-10"} | data)
+    return lib.review(case, as_of)[0]
+
+
+def test_every_guideline_file_is_clean_and_its_tests_pass():
+    r = guidec("check", "guidelines/", "--format", "json")
+    data = json.loads(r.stdout)
+    assert r.returncode == 0
+    assert data["summary"]["errors"] == 0 and data["summary"]["warnings"] == 0
+    assert len(data["files"]) >= 12
+    for f in data["files"]:
+        decisions = {t["test"] for t in f["tests"]}
+        assert f["tests"], f"{f['path']} has no tests"
+        assert all(t["passed"] for t in f["tests"]), f["path"]
+        assert decisions
+
+
+def test_each_treatment_file_has_certify_and_non_certify_tests():
+    from guidec.compiler.pipeline import compile_file, find_guidelines
+    for path in find_guidelines([str(ROOT / "guidelines")]):
+        kinds = {t.decision for t in compile_file(path).ir.tests}
+        assert "non_certified" in kinds and ("certified" in kinds or "modified" in kinds), path
+
+
+def test_version_in_force_is_chosen_by_review_date(lib):
+    req = {"requests": [{"id": "1", "treatment": "opioids", "quantity": 60, "phase": "continuation",
+                         "daily_mme": 150}]}
+    old = one(lib, {"review_date": "2014-03-01"} | req)
+    new = one(lib, {"review_date": "2017-01-10"} | req)
+    assert old.guideline.ir.id == "mtus.opioids.chronic_pain_2009"
+    assert "dose_ceiling" in [r.rule for r in old.determination.reasons]
+    assert new.guideline.ir.id == "mtus.opioids.opioids_2016"
+    assert "2016" in new.choice and "covers 2017-01-10" in new.choice
+    as_of = one(lib, {"review_date": "2017-01-10"} | req, as_of=dt.date(2014, 3, 1))
+    assert as_of.guideline.ir.id == "mtus.opioids.chronic_pain_2009"
+
+
+def test_postsurgical_takes_precedence_inside_its_period(lib):
+    base = {"surgeries": [{"procedure": "knee_arthroplasty", "date": "2016-11-01"}],
+            "requests": [{"id": "1", "treatment": "physical_therapy", "body_region": "knee",
+                          "visits": 12}]}
+    inside = one(lib, base | {"review_date": "2016-12-15"})
+    after = one(lib, base | {"review_date": "2017-04-15"})
+    assert inside.guideline.ir.id == "mtus.postsurgical"
+    assert "precedence 20" in inside.choice and "physical_medicine" in inside.choice
+    assert after.guideline.ir.id == "mtus.chronic_pain.physical_medicine"
+
+
+def test_no_guideline_is_an_explicit_result(lib):
+    rv = one(lib, {"requests": [{"id": "1", "treatment": "inpatient_rehabilitation", "days": 7}]})
+    assert rv.decision == "not_applicable" and rv.guideline is None
+    assert "no guideline" in rv.choice
+
+
+@pytest.mark.parametrize("ur,extra,guideline_says,decision,certified,outcome", [
+    ("non_certified", {}, "modified", "non_certified", 0, "upheld"),
+    ("modified", {"ur_certified": 4}, "modified", "modified", 4, "upheld"),
+    ("non_certified", {"visits": 6}, "certified", "certified", 6, "overturned"),
+])
+def test_disputed_requests_are_upheld_or_overturned_as_submitted(lib, ur, extra, guideline_says,
+                                                                decision, certified, outcome):
+    from guidec.compiler import render
+    request = {"id": "1", "treatment": "physical_therapy", "body_region": "knee", "visits": 12,
+               "ur_decision": ur} | extra
+    rv = one(lib, {"requests": [request]})
+    assert rv.determination.decision == guideline_says
+    assert (rv.decision, rv.certified) == (decision, certified)
+    assert render.ur_outcome(rv) == outcome
+    assert render.to_json(rv)["x12_action"] == {"certified": "A1", "modified": "A6",
+                                                 "non_certified": "A3"}[decision]
+
+
+def test_unknown_term_in_case_names_closest():
+    with pytest.raises(cases.CaseError, match="did you mean 'chiropractic'"):
+        cases.from_dict({"case_id": "x", "review_date": "2017-01-01",
+                         "requests": [{"id": "1", "treatment": "chiropractc"}]})
+
+
+def test_examples_cover_every_treatment_and_surgery_with_cited_determinations():
+    r = guidec("review", "examples/", "--library", "guidelines", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    records = json.loads(r.stdout)
+    treatments = {x["treatment"] for x in records}
+    assert {"physical_therapy", "chiropractic", "massage", "aquatic_therapy", "acupuncture",
+            "tens", "functional_restoration", "epidural_steroid_injection", "opioids"} <= treatments
+    assert all(x["guideline"] is not None for x in records)
+    assert all(x["reasons"] == [] or all(y["citation"] for y in x["reasons"]) for x in records)
+    post = [x for x in records if x["guideline"]["id"] == "mtus.postsurgical"]
+    import yaml
+    vocab = yaml.safe_load((ROOT / "guidelines" / "vocabulary.yaml").read_text())
+    listed = {p for p in vocab["categories"]["procedure"]} - {
+        "lumbar_surgery", "shoulder_surgery", "finger_fracture_surgery",
+        "closed_reduction_percutaneous_pinning", "open_reduction_internal_fixation"}
+    assert len(post) == len(listed) == 22
+
+
+def test_corpus_command_on_example_folder(tmp_path):
+    import shutil
+    shutil.copy(EXAMPLES / "imr-seed-pt-cervical.yaml", tmp_path)
+    r = guidec("corpus", str(tmp_path), "--library", "guidelines", "--format", "json")
+    data = json.loads(r.stdout)
+    assert data["summary"] == {"requests": 1, "agree": 1, "agreement": 1.0,
+                               "quantity_checked": 1, "quantity_agree": 1}
+    text = guidec("corpus", str(tmp_path), "--library", "guidelines").stdout
+    assert "imr-seed-pt-cervical" in text and "1 of 1 requests agree" in text
+
+
+@pytest.mark.skipif(not SHARED_IMR.exists(), reason="shared IMR corpus not beside the checkout")
+def test_agreement_with_real_imr_decisions_is_at_least_90_percent():
+    r = guidec("corpus", str(SHARED_IMR), "--library", "guidelines", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)["summary"]
+    assert summary["requests"] >= 59
+    assert summary["agreement"] >= 0.90, summary
