@@ -221,6 +221,16 @@ class Test:
 
 
 @dataclass(**NODE)
+class Comment:
+    line: int
+    column: int
+    text: str
+
+
+Item = ValueSet | Definition | Section | Rule | Test
+
+
+@dataclass(**NODE)
 class Guideline:
     header: Header
     valuesets: tuple[ValueSet, ...]
@@ -228,4 +238,6 @@ class Guideline:
     sections: tuple[Section, ...]
     rules: tuple[Rule, ...]
     tests: tuple[Test, ...]
+    items: tuple[Item, ...] = field(default=(), compare=False)  # every item, in source order
+    comments: tuple[Comment, ...] = field(default=(), compare=False)
     path: str = field(default="", compare=False)

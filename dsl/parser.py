@@ -61,8 +61,22 @@ def parse(source: str, path: str = "<string>") -> ParseResult:
     except lark.exceptions.UnexpectedInput as exc:
         return _parse_items(source, path, sink, exc)
     builder = _Builder(path, sink)
-    guideline = builder.build(tree)
+    guideline = builder.build(tree, source)
     return ParseResult(guideline, sink.sorted())
+
+
+_TOKENS_WITH_HASH = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+
+
+def comments(source: str) -> tuple[ast.Comment, ...]:
+    """Every `#` comment, skipping `#` inside strings (the grammar ignores comments)."""
+    out = []
+    for m in _TOKENS_WITH_HASH.finditer(source):
+        if m.group().startswith("#"):
+            line = source.count("\n", 0, m.start()) + 1
+            column = m.start() - (source.rfind("\n", 0, m.start()) + 1) + 1
+            out.append(ast.Comment(line=line, column=column, text=m.group().rstrip()))
+    return tuple(out)
 
 
 def _blank_outside(source: str, start: int, end: int) -> str:
@@ -100,7 +114,7 @@ def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseR
             header = node
         else:
             items.append(node)
-    guideline = builder.assemble(header, items) if header is not None else None
+    guideline = builder.assemble(header, items, source) if header is not None else None
     return ParseResult(guideline, sink.sorted(), complete=False, lost_names=frozenset(lost))
 
 
@@ -199,22 +213,25 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return _span(self.file, token)
 
     # ---------------------------------------------------------- file
-    def build(self, tree: Any) -> ast.Guideline:
+    def build(self, tree: Any, source: str = "") -> ast.Guideline:
         header, *items = self.transform(tree).children
-        return self.assemble(header, items)
+        return self.assemble(header, items, source)
 
-    def assemble(self, header: ast.Header, items: list[Any]) -> ast.Guideline:
+    def assemble(self, header: ast.Header, items: list[Any], source: str = "") -> ast.Guideline:
         rules, section = [], None
-        sections = []
+        sections, ordered = [], []
         for item in items:
             if isinstance(item, ast.Section):
                 section = item.title
                 sections.append(item)
             elif isinstance(item, ast.Rule):
-                rules.append(ast.Rule(kind=item.kind, name=item.name, title=item.title,
-                                      clauses=item.clauses, section=section, span=item.span,
-                                      name_span=item.name_span))
+                item = ast.Rule(kind=item.kind, name=item.name, title=item.title,
+                                clauses=item.clauses, section=section, span=item.span,
+                                name_span=item.name_span)
+                rules.append(item)
+            ordered.append(item)
         return ast.Guideline(
+            items=tuple(ordered), comments=comments(source),
             header=header,
             valuesets=tuple(i for i in items if isinstance(i, ast.ValueSet)),
             definitions=tuple(i for i in items if isinstance(i, ast.Definition)),

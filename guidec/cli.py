@@ -410,6 +410,49 @@ def _table(rows: list) -> str:  # type: ignore[type-arg]
     return "\n".join(lines)
 
 
+@app.command(epilog="\b\nExamples:\n  guidec fmt guidelines/\n  guidec fmt --check guidelines/\n\n"
+                    "\b\nExit codes:\n  0  every file is formatted (or was rewritten)\n"
+                    "  1  --check found a file that is not formatted, or a file has syntax errors\n"
+                    "  2  usage error")
+def fmt(
+    paths: list[str] = typer.Argument(..., help="Guideline files or folders."),
+    check_only: bool = typer.Option(False, "--check",
+                                    help="Change nothing; show a diff and exit 1 if a file "
+                                         "is not formatted."),
+) -> None:
+    """Rewrite guideline files in the one canonical layout (comments kept)."""
+    import difflib
+
+    from .dsl import formatter, parser
+    files = find_guidelines(paths)
+    if not files or any(not f.exists() for f in files):
+        raise _fail(f"no .gl files found in {', '.join(paths)}", 2)
+    bad = changed = 0
+    for f in files:
+        source = f.read_text("utf-8")
+        parsed = parser.parse(source, str(f))
+        if parsed.guideline is None or not parsed.complete or any(
+                d.severity == "error" for d in parsed.diagnostics):
+            from .dsl.diagnostics import render as render_diag
+            typer.echo("\n".join(render_diag(d, source) for d in parsed.diagnostics), err=True)
+            bad += 1
+            continue
+        text = formatter.format_guideline(parsed.guideline, source)
+        if text == source:
+            continue
+        changed += 1
+        if check_only:
+            typer.echo("".join(difflib.unified_diff(source.splitlines(True), text.splitlines(True),
+                                                    f"{f} (as written)", f"{f} (formatted)")))
+        else:
+            f.write_text(text, "utf-8")
+            typer.echo(f"formatted {f}", err=True)
+    verb = "would reformat" if check_only else "reformatted"
+    typer.echo(f"{len(files)} file{'s' * (len(files) != 1)} checked: {verb} {changed}"
+               + (f", {bad} with syntax errors" if bad else ""), err=True)
+    raise typer.Exit(1 if bad or (check_only and changed) else 0)
+
+
 class SchemaName(str, Enum):
     case = "case"
 
