@@ -84,6 +84,10 @@ COLLECTIONS: dict[str, dict[str, Type]] = {
 }
 COLLECTION_ALIASES = {"surgery": "surgeries"}
 
+# Fields the case-file contract requires, so always documented (the analysis relies on it).
+REQUIRED_FIELDS = {"history": {"treatment"}, "surgeries": {"procedure"}, "diagnoses": {"code"},
+                   "request": {"treatment"}}
+
 QUANTITY_UNITS = {"visit", "visits", "session", "sessions", "treatment", "treatments",
                   "injection", "injections", "block", "blocks", "day", "days", "unit", "units",
                   "level", "levels", "tablet", "tablets", "doses"}

@@ -47,9 +47,10 @@ class Diagnostic:
     span: Span
     hint: str | None = None
     notes: tuple[tuple[str, Span], ...] = ()
+    witness: dict[str, object] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "code": self.code,
             "severity": self.severity,
             "message": self.message,
@@ -57,6 +58,9 @@ class Diagnostic:
             "location": self.span.to_json(),
             "notes": [{"message": m, "location": s.to_json()} for m, s in self.notes],
         }
+        if self.witness is not None:
+            out["witness"] = self.witness
+        return out
 
 
 @dataclass
@@ -104,6 +108,9 @@ def render(diag: Diagnostic, source: str | None) -> str:
             lines.append(" " * (len(gutter) + diag.span.column - 1) + "^" * max(1, width))
     for message, span in diag.notes:
         lines.append(f"  note: {span}: {message}")
+    if diag.witness is not None:
+        import json
+        lines.append(f"  witness: {json.dumps(diag.witness, default=str)}")
     if diag.hint:
         lines.append(f"  hint: {diag.hint}")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 
@@ -16,6 +16,8 @@ from .compiler import cases as casesmod
 from .compiler import render, testing
 from .compiler.library import Library, LibraryError, Review
 from .compiler.pipeline import Compiled, compile_file, find_guidelines
+from .dsl.diagnostics import Diagnostic
+from .dsl.diagnostics import render as render_diag
 
 EXIT_CODES = """\b
 Exit codes:
@@ -98,66 +100,165 @@ def _compile_all(paths: list[str]) -> list[Compiled]:
     return [compile_file(f) for f in files]
 
 
+class CIFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+CI_EXIT_CODES = """\b
+Exit codes:
+  0  no errors (warnings and notes do not fail the run) and every test passed
+  1  an error in a guideline, a failing test, or coverage under --fail-under
+  2  usage error (unknown option, missing argument, no such file)"""
+
+
+def _emit_findings(compiled: list[Compiled], diags: list[Diagnostic], fmt: CIFormat,
+                   summary: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    from .compiler import report
+    if fmt == CIFormat.json:
+        by_file: dict[str, list[dict[str, Any]]] = {c.path: [] for c in compiled}
+        for d in diags:
+            by_file.setdefault(d.span.file, []).append(d.to_json())
+        typer.echo(json.dumps({"files": [{"path": p, "diagnostics": ds}
+                                         for p, ds in by_file.items()],
+                               "summary": summary, **(extra or {})}, indent=2, default=str))
+    elif fmt == CIFormat.github:
+        if diags:
+            typer.echo(report.github(diags))
+    elif fmt == CIFormat.sarif:
+        typer.echo(json.dumps(report.sarif(diags, __version__), indent=2, default=str))
+    else:
+        sources = {c.path: c.source for c in compiled}
+        for d in diags:
+            typer.echo(render_diag(d, sources.get(d.span.file)))
+
+
+def _test_diags(results: list[testing.TestResult]) -> list[Diagnostic]:
+    return [Diagnostic("T001", "error", f"test '{r.title}' failed: {r.message}", r.span)
+            for r in results if not r.passed]
+
+
 @app.command(epilog="\b\nExamples:\n  guidec check guidelines/\n"
-                    "  guidec check guidelines/mtus/chronic_pain/physical_medicine.gl --format json\n\n"
-                    + EXIT_CODES)
+                    "  guidec check guidelines/ --format sarif > guidec.sarif\n"
+                    "  guidec check guidelines/ --format github   # annotations in GitHub Actions\n"
+                    "  guidec check my.gl --no-analysis --format json\n\n" + CI_EXIT_CODES
+                    + "\n\nA finding can be acknowledged with a comment right above the line it "
+                    "points at: `# guidec: ignore W410 -- why`.")
 def check(
     paths: list[str] = typer.Argument(..., help="Guideline files or folders (searched for *.gl)."),
-    format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="Output format."),
+    format: CIFormat = typer.Option(CIFormat.text, "--format", "-f", help="Output format."),
     tests: bool = typer.Option(True, "--tests/--no-tests", help="Also run the embedded tests."),
+    analysis: bool = typer.Option(True, "--analysis/--no-analysis",
+                                  help="Prove facts about the rules with the z3 solver."),
+    timeout: int = typer.Option(2000, "--analysis-timeout", help="Time limit per solver check, ms."),
+    entries: int = typer.Option(2, "--analysis-entries",
+                                help="Entries per list (history, surgeries, diagnoses) in the "
+                                     "analysis's symbolic case."),
 ) -> None:
-    """Parse and check guidelines, and run their embedded tests."""
+    """Parse and check guidelines, analyse their rules, and run their embedded tests."""
+    from .compiler import analyze
     compiled = _compile_all(paths)
-    results = {c.path: (testing.run_tests(c) if tests else []) for c in compiled}
-    errors = sum(d.severity == "error" for c in compiled for d in c.diagnostics)
-    warnings = sum(d.severity == "warning" for c in compiled for d in c.diagnostics)
-    failed = sum(not r.passed for rs in results.values() for r in rs)
-    passed = sum(r.passed for rs in results.values() for r in rs)
-    if format == CheckFormat.json:
-        typer.echo(json.dumps({
-            "files": [{"path": c.path, "ok": c.ok,
-                       "diagnostics": [d.to_json() for d in c.diagnostics],
-                       "tests": [r.to_json() for r in results[c.path]]} for c in compiled],
-            "summary": {"files": len(compiled), "errors": errors, "warnings": warnings,
-                        "tests_passed": passed, "tests_failed": failed},
-        }, indent=2))
-    else:
-        for c in compiled:
-            if c.diagnostics:
-                typer.echo(c.render_diagnostics())
-            for r in results[c.path]:
-                if not r.passed:
-                    typer.echo(f"{r.span}: {_style('test failed', 'red', True)}: "
-                               f"{r.title}: {r.message}")
-        typer.echo(f"{len(compiled)} file{'s' * (len(compiled) != 1)} checked: {errors} "
-                   f"error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}, "
-                   f"{passed} tests passed, {failed} failed")
-    raise typer.Exit(1 if errors or failed else 0)
+    diags = [d for c in compiled for d in c.diagnostics]
+    suppressed = 0
+    if analysis:
+        found, suppressed = analyze.analyze(compiled, analyze.Options(entries, timeout))
+        diags += found
+    results = [r for c in compiled for r in (testing.run_tests(c) if tests else [])]
+    diags += _test_diags(results)
+    diags.sort(key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
+    summary = {"files": len(compiled), "errors": sum(d.severity == "error" for d in diags),
+               "warnings": sum(d.severity == "warning" for d in diags),
+               "notes": sum(d.severity == "note" for d in diags), "suppressed": suppressed,
+               "tests_passed": sum(r.passed for r in results),
+               "tests_failed": sum(not r.passed for r in results)}
+    _emit_findings(compiled, diags, format, summary,
+                   {"tests": [r.to_json() for r in results]} if format == CIFormat.json else None)
+    if format == CIFormat.text:
+        n = summary
+        typer.echo(f"{n['files']} file{'s' * (n['files'] != 1)} checked: {n['errors']} "
+                   f"error{'s' * (n['errors'] != 1)}, {n['warnings']} "
+                   f"warning{'s' * (n['warnings'] != 1)}"
+                   + (f" ({suppressed} acknowledged in comments)" if suppressed else "")
+                   + f", {n['tests_passed']} tests passed, {n['tests_failed']} failed")
+    raise typer.Exit(1 if summary["errors"] else 0)
 
 
-@app.command(epilog="\b\nExamples:\n  guidec test guidelines/\n\n" + EXIT_CODES)
+@app.command(epilog="\b\nExamples:\n  guidec test guidelines/\n"
+                    "  guidec test guidelines/ --coverage --fail-under 90\n"
+                    "  guidec test guidelines/ --format sarif > tests.sarif\n\n" + CI_EXIT_CODES)
 def test(
     paths: list[str] = typer.Argument(..., help="Guideline files or folders."),
-    format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
+    format: CIFormat = typer.Option(CIFormat.text, "--format", "-f"),
+    coverage: bool = typer.Option(False, "--coverage",
+                                  help="Report the decision-graph nodes and edges the tests "
+                                       "exercised, and list the rules they never reach."),
+    fail_under: Optional[float] = typer.Option(None, "--fail-under",
+                                               help="With --coverage: exit 1 when total "
+                                                    "coverage is below this percentage."),
 ) -> None:
     """Run the tests written in guideline files."""
+    from .compiler import coverage as covmod
     compiled = _compile_all(paths)
-    broken = [c for c in compiled if not c.ok]
-    for c in broken:
-        typer.echo(c.render_diagnostics(), err=True)
-    results = [r for c in compiled for r in testing.run_tests(c)]
+    diags = [d for c in compiled for d in c.diagnostics if d.severity == "error"]
+    per_file = {c.path: testing.run_tests(c) for c in compiled}
+    results = [r for rs in per_file.values() for r in rs]
+    diags += _test_diags(results)
+    covs = [covmod.measure(c, per_file[c.path]) for c in compiled if c.ok] if coverage else []
+    if coverage:
+        diags += [d for c, cov in zip([c for c in compiled if c.ok], covs)
+                  for d in covmod.uncovered_rules(c, cov)]
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
-    if format == CheckFormat.json:
-        typer.echo(json.dumps({"tests": [r.to_json() for r in results],
-                               "summary": {"passed": passed, "failed": failed}}, indent=2))
-    else:
+    total = _total_coverage(covs)
+    low = fail_under is not None and coverage and total < fail_under
+    summary: dict[str, Any] = {"passed": passed, "failed": failed}
+    if coverage:
+        summary["coverage_percent"] = round(total, 1)
+    if format == CIFormat.text:
         for r in results:
             mark = _style("PASS", "green") if r.passed else _style("FAIL", "red", True)
             typer.echo(f"{mark} {r.guideline}: {r.title}"
                        + ("" if r.passed else f"\n     {r.span}: {r.message}"))
+        sources = {c.path: c.source for c in compiled}
+        for d in diags:
+            if d.code != "T001":
+                typer.echo(render_diag(d, sources.get(d.span.file)))
+        if coverage:
+            typer.echo(_coverage_table(covs, total))
         typer.echo(f"{passed} passed, {failed} failed")
-    raise typer.Exit(1 if failed or broken else 0)
+        if low:
+            typer.echo(f"coverage {total:.1f}% is under --fail-under {fail_under:g}%")
+    else:
+        _emit_findings(compiled, diags, format, summary,
+                       {"tests": [r.to_json() for r in results],
+                        "coverage": [c.to_json() for c in covs]}
+                       if format == CIFormat.json else None)
+    raise typer.Exit(1 if failed or low or any(d.severity == "error" for d in diags) else 0)
+
+
+def _total_coverage(covs: list) -> float:  # type: ignore[type-arg]
+    total = sum(len(c.nodes) + len(c.edges) for c in covs)
+    done = sum(len(c.covered_nodes) + len(c.covered_edges) for c in covs)
+    return 100.0 * done / total if total else 100.0
+
+
+def _coverage_table(covs: list, total: float) -> str:  # type: ignore[type-arg]
+    rows = [("file", "nodes", "edges", "coverage")]
+    for c in covs:
+        rows.append((c.path, f"{len(c.covered_nodes)}/{len(c.nodes)}",
+                     f"{len(c.covered_edges)}/{len(c.edges)}", f"{c.percent:.1f}%"))
+    nodes = sum(len(c.nodes) for c in covs)
+    edges = sum(len(c.edges) for c in covs)
+    rows.append(("total", f"{sum(len(c.covered_nodes) for c in covs)}/{nodes}",
+                 f"{sum(len(c.covered_edges) for c in covs)}/{edges}", f"{total:.1f}%"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in
+                       enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
+    return "\n".join(["", "Coverage of the decision graphs by the tests:"] + lines + [""])
 
 
 # ---------------------------------------------------------------- review / run
