@@ -262,12 +262,23 @@ def _coverage_table(covs: list, total: float) -> str:  # type: ignore[type-arg]
 
 
 # ---------------------------------------------------------------- review / run
+def _looks_like_case(f: Path) -> bool:
+    """In a folder scan, skip YAML/JSON files that are plainly not cases (CI configs, say)."""
+    if f.suffix == ".jsonl":
+        return True
+    head = f.read_text("utf-8", errors="replace")[:20000]
+    return "case_id" in head or "requests" in head
+
+
 def _iter_cases(paths: list[str]) -> Iterator[casesmod.Case]:
     for name in paths:
         p = Path(name)
         files = sorted(f for f in p.rglob("*") if f.suffix in {".yaml", ".yml", ".json", ".jsonl"}) \
             if p.is_dir() else [p]
         for f in files:
+            if p.is_dir() and not _looks_like_case(f):
+                typer.echo(f"skipped {f}: not a case file (no case_id or requests)", err=True)
+                continue
             if f.suffix == ".jsonl":
                 try:
                     text = f.read_text("utf-8")
