@@ -46,6 +46,7 @@ demo: system-deps venv
 	@echo "HTML report:           $(OUT)/seed.html"
 
 test: system-deps chromium venv
+	$(BIN)/ruff check --select F,E9 guidec dsl compiler benchmarks tests
 	$(BIN)/python -m pytest -q
 
 bench: venv

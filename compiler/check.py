@@ -258,7 +258,7 @@ class Checker:
             if name not in self.used:
                 self.sink.warning("W201", f"definition '{name}' is never used", d.name_span,
                                   "remove it, or use it in a rule")
-        for name, vs in self.valuesets.items():
+        for name in self.valuesets:
             if name not in self.used:
                 span = next(v.name_span for v in self.guideline.valuesets if v.name == name)
                 self.sink.warning("W202", f"value set '{name}' is never used", span,

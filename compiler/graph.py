@@ -22,7 +22,7 @@ OUTCOMES = ("certified", "modified", "non_certified", "not_applicable")
 def build(g: ir.Guideline) -> nx.DiGraph:
     graph = nx.DiGraph(id=g.id, title=g.title, version=g.version, citation=g.citation,
                        path=g.path, guideline=g)
-    graph.add_node("applies", kind="applicability", label=f"Applies to the request?",
+    graph.add_node("applies", kind="applicability", label="Applies to the request?",
                    ir=g.applies, span=g.span, citation=g.citation, section=None)
     for outcome in OUTCOMES:
         graph.add_node(f"outcome:{outcome}", kind="outcome", label=outcome.replace("_", " "),

@@ -1,9 +1,7 @@
 """Pictures and the HTML report: golden DOT, the real `dot`, and a real headless Chromium."""
 
-import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
