@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import operator
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -153,9 +155,9 @@ def _or(a: Fn, b: Fn) -> Fn:
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "==": lambda x, y: x == y, "!=": lambda x, y: x != y, "<": lambda x, y: x < y,
-    "<=": lambda x, y: x <= y, ">": lambda x, y: x > y, ">=": lambda x, y: x >= y,
-    "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge, "+": operator.add, "-": operator.sub,
+    "*": operator.mul,
     "date+": lambda x, y: shift(x, y), "date-": lambda x, y: shift(x, y, -1),
     "min": min, "max": max,
 }
@@ -167,6 +169,7 @@ class Compiler:
     def __init__(self, g: ir.Guideline) -> None:
         self.g = g
         self.def_index = {name: i for i, name in enumerate(g.definitions)}
+        self.entry_mode = False
         self.def_fns: list[Fn] = []
         self.def_fns.extend(self.expr(d.expr) for d in g.definitions.values())
 
@@ -192,6 +195,8 @@ class Compiler:
 
     def _EntryField(self, e: ir.EntryField) -> Fn:
         name = e.name
+        if self.entry_mode:  # inside a filter that reads only the entry: the entry is the arg
+            return lambda entry: entry.get(name, U)  # type: ignore[attr-defined]
         return lambda c: c.entry.get(name, U)
 
     def _DefRef(self, e: ir.DefRef) -> Fn:
@@ -252,6 +257,13 @@ class Compiler:
             return lambda c: (lambda vs: U if any(v is U for v in vs) else fn(vs))(
                 [a(c) for a in args])
         fn2, a, b = _BINARY[op], args[0], args[1]
+        if isinstance(e.args[1], ir.Const):  # the common `x > 0`: no call for the constant
+            k = e.args[1].value
+
+            def binary_const(c: Ctx) -> Any:
+                x = a(c)
+                return U if x is U else fn2(x, k)
+            return binary_const
 
         def binary(c: Ctx) -> Any:
             x = a(c)
@@ -263,6 +275,26 @@ class Compiler:
 
     def _member(self, e: ir.Op, a: Fn, b: Fn, negate: bool) -> Fn:
         if e.args[0].type.kind == "code":
+            exact, prefixes = b(None)  # type: ignore[arg-type]  # value sets are constant
+            if isinstance(e.args[0], ir.EntryField) and self.entry_mode:
+                cname = e.args[0].name
+
+                def code_in_entry(entry: dict[str, Any]) -> Any:
+                    code = entry.get(cname, U)
+                    if code is U:
+                        return U
+                    return (code in exact or code.startswith(prefixes)) != negate
+                return code_in_entry  # type: ignore[return-value]
+            if isinstance(e.args[0], ir.EntryField):
+                name = e.args[0].name
+
+                def entry_code_in(c: Ctx) -> Any:
+                    code = c.entry.get(name, U)
+                    if code is U:
+                        return U
+                    return (code in exact or code.startswith(prefixes)) != negate
+                return entry_code_in
+
             def code_in(c: Ctx) -> Any:
                 code = a(c)
                 if code is U:
@@ -274,6 +306,20 @@ class Compiler:
 
         if isinstance(e.args[1], ir.Const) or (isinstance(e.args[1], ir.ValueSetRef)):
             members = b(None)  # type: ignore[arg-type]
+            if isinstance(e.args[0], ir.EntryField) and self.entry_mode:
+                fname = e.args[0].name
+
+                def entry_field_in(entry: dict[str, Any]) -> Any:
+                    x = entry.get(fname, U)
+                    return U if x is U else (x in members) != negate
+                return entry_field_in  # type: ignore[return-value]
+            if isinstance(e.args[0], ir.EntryField):
+                name = e.args[0].name
+
+                def field_in(c: Ctx) -> Any:
+                    x = c.entry.get(name, U)
+                    return U if x is U else (x in members) != negate
+                return field_in
 
             def term_in_const(c: Ctx) -> Any:
                 x = a(c)
@@ -305,8 +351,15 @@ class Compiler:
 
     def _Aggregate(self, e: ir.Aggregate) -> Fn:
         coll, fname = e.collection, e.field
-        filt = self.expr(e.filter) if e.filter is not None else None
         kind = e.kind
+        if e.filter is not None and not self.entry_mode and _entry_only(e.filter):
+            # The filter reads only the entry: compile it as a function of the entry dict,
+            # so the loops below need no context juggling.
+            self.entry_mode = True
+            pred = self.expr(e.filter)
+            self.entry_mode = False
+            return self._entry_aggregate(coll, fname, kind, pred)  # type: ignore[arg-type]
+        filt = self.expr(e.filter) if e.filter is not None else None
 
         def entries(c: Ctx) -> list[dict[str, Any]]:
             items: list[dict[str, Any]] = getattr(c.case, coll)
@@ -350,6 +403,47 @@ class Compiler:
             return U if (U in vals or (want is False and not vals)) and vals else (not want)
         return quantify
 
+    def _entry_aggregate(self, coll: str, fname: str | None, kind: str,
+                         pred: Callable[[dict[str, Any]], Any]) -> Fn:
+        if kind == "sum":
+            def total(c: Ctx) -> int:
+                n = 0
+                for x in getattr(c.case, coll):
+                    if pred(x) is True:
+                        n += x.get(fname, 0)
+                return n
+            return total
+        if kind == "count":
+            return lambda c: sum(1 for x in getattr(c.case, coll) if pred(x) is True)
+        if kind == "any" and fname is None:
+            def exists(c: Ctx) -> Any:
+                unknown = False
+                for x in getattr(c.case, coll):
+                    v = pred(x)
+                    if v is True:
+                        return True
+                    if v is U:
+                        unknown = True
+                return U if unknown else False
+            return exists
+        if kind in {"latest", "earliest"}:
+            pick = max if kind == "latest" else min
+
+            def extreme(c: Ctx) -> Any:
+                vals = [x[fname] for x in getattr(c.case, coll)  # type: ignore[index]
+                        if fname in x and pred(x) is True]
+                return pick(vals) if vals else U
+            return extreme
+        want = kind == "any"
+
+        def quantify(c: Ctx) -> Any:
+            vals = [x.get(fname, U) for x in getattr(c.case, coll)  # type: ignore[arg-type]
+                    if pred(x) is True]
+            if want in vals:
+                return want
+            return U if (U in vals or (want is False and not vals)) and vals else (not want)
+        return quantify
+
     def _exists(self, coll: str, filt: Fn | None) -> Fn:
         def exists(c: Ctx) -> Any:
             items = getattr(c.case, coll)
@@ -368,53 +462,68 @@ class Compiler:
         return exists
 
 
+def _entry_only(e: ir.Expr) -> bool:
+    """Does the expression read nothing but the entry's fields and constants?"""
+    from .graph import walk
+    return all(isinstance(x, (ir.EntryField, ir.Const, ir.ValueSetRef))
+               or (isinstance(x, ir.Op) and x.op not in {"within_after", "in_last"})
+               for x in walk(e))  # time windows read the review date from the context
+
+
 # ---------------------------------------------------------------- rules
 Filler = Callable[[dict[str, Any], Ctx], str]
 
 
 def _show(v: Any) -> str:
+    if type(v) is int:
+        return str(v)
     return "an undocumented number of" if v is U else str(_jsonable(v))
 
 
 def compile_template(template: ir.Template | None, default: str,
                      def_index: dict[str, int], refs: list[Fn]) -> Filler:
-    """A reason template → a function of the rule's values that writes the sentence."""
+    """A reason template → a function of the rule's values that writes the sentence.
+
+    The template becomes one `str.format` pattern (literal text with its braces doubled)
+    and a getter per placeholder, so filling it is one C-level call.
+    """
     if template is None:
-        import re
         pieces = re.split(r"\{([a-z_][a-z0-9_]*)\}", default)
         template = tuple(p if i % 2 == 0 else (p,) for i, p in enumerate(pieces) if p)
-    parts: list[Any] = []
-    for part in template:
-        if isinstance(part, str):
-            parts.append(part)
-        elif part[0] in def_index:
-            parts.append((refs[def_index[part[0]]],))
-        else:
-            parts.append(part[0])
-    if parts and isinstance(parts[0], str) and not isinstance(template[0], tuple):
+    parts = list(template)
+    if parts and isinstance(parts[0], str):  # a sentence: capital first, full stop last
         parts[0] = parts[0].lstrip()
         parts[0] = parts[0][:1].upper() + parts[0][1:]
-    if parts and isinstance(parts[-1], str) and isinstance(template[-1], str):
+    if parts and isinstance(parts[-1], str):
         parts[-1] = parts[-1].rstrip()
         if not parts[-1].endswith("."):
             parts[-1] += "."
     else:
         parts.append(".")
-    literal = [isinstance(p, str) and isinstance(t, str) for p, t in zip(parts, template)]
+    pattern, getters = "", []
+    for part in parts:
+        if isinstance(part, str):
+            pattern += part.replace("{", "{{").replace("}", "}}")
+            continue
+        pattern += "{}"
+        name = part[0]
+        if name in def_index:
+            getters.append(_def_getter(refs[def_index[name]]))
+        else:
+            getters.append(_value_getter(name))
+    fmt = pattern.format
 
     def fill(values: dict[str, Any], c: Ctx) -> str:
-        out = []
-        for i, p in enumerate(parts):
-            if i < len(literal) and literal[i]:
-                out.append(p)
-            elif isinstance(p, tuple):
-                out.append(_show(p[0](c)))
-            elif i >= len(literal):
-                out.append(p)
-            else:
-                out.append(_show(values.get(p, U)))
-        return "".join(out)
+        return fmt(*[g(values, c) for g in getters])
     return fill
+
+
+def _def_getter(ref: Fn) -> Callable[[dict[str, Any], Ctx], str]:
+    return lambda values, c: _show(ref(c))
+
+
+def _value_getter(name: str) -> Callable[[dict[str, Any], Ctx], str]:
+    return lambda values, c: _show(values.get(name, U))
 
 
 @dataclass(slots=True)
@@ -453,6 +562,10 @@ class Evaluator:
             for n, r in zip(nodes, rules)
         ]
         self._whens: list[Fn] = [cr.when or _always for cr in self.rules]
+        # Parallel lists, so the per-case loop reads locals rather than attributes.
+        self._nodes = [cr.node for cr in self.rules]
+        self._runs = [cr.run for cr in self.rules]
+        self._overridden_by = [cr.overridden_by for cr in self.rules]
         for cr in self.rules:
             cr.fillers = self._fillers(cr.rule)
             cr.citation = cr.rule.citation
@@ -520,22 +633,23 @@ class Evaluator:
         guards = [w(c) for w in self._whens]
         found: list[tuple[_CompiledRule, str, dict[str, Any], int | None]] = []
         failed, allowance = False, None
-        for i, cr in enumerate(self.rules):
-            guard = guards[i]
+        append = trace.append
+        for cr, node, run, overridden_by, guard in zip(self.rules, self._nodes, self._runs,
+                                                       self._overridden_by, guards):
             if guard is not True:
-                trace.append((cr.node, "not applicable", {"when": guard}))
+                append((node, "not applicable", _WHEN_FALSE if guard is False else _WHEN_U))
                 continue
-            if cr.overridden_by:
-                for j in cr.overridden_by:
+            if overridden_by:
+                hidden = False
+                for j in overridden_by:
                     if guards[j] is True:
+                        hidden = True
                         break
-                else:
-                    j = -1
-                if j >= 0:
-                    trace.append((cr.node, "overridden", _NONE))
+                if hidden:
+                    append((node, "overridden", _NONE))
                     continue
-            outcome, values, allowed = cr.run(c)
-            trace.append((cr.node, outcome, values))
+            outcome, values, allowed = run(c)
+            append((node, outcome, values))
             if outcome == "fail":
                 failed = True
                 found.append((cr, outcome, values, allowed))
@@ -582,6 +696,8 @@ class Evaluator:
 
 
 _NONE: dict[str, Any] = {}
+_WHEN_FALSE: dict[str, Any] = {"when": False}
+_WHEN_U: dict[str, Any] = {"when": U}
 
 
 def _always(c: Ctx) -> bool:

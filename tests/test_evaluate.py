@@ -147,3 +147,18 @@ trial manipulation "6-visit trial, up to 18 with improvement"
     assert run(6, True, 16) == ("modified", 12)
     assert run(6, False, 6) == ("non_certified", 0)
     assert run(6, None, 6) == ("non_certified", 0)
+
+
+def test_time_window_inside_a_filter():
+    src = '''guideline t.w "W"
+  source "Doc" pp. 1
+  applies when request.treatment in {physical_therapy}
+define recent = count history[treatment in {physical_therapy} and start in last 6 months]
+require r must recent < 2 cite p. 1
+'''
+    ev = compile_source(src, "w.gl").evaluator
+    hist = [{"treatment": "physical_therapy", "start": d} for d in ("2016-11-01", "2015-01-01")]
+    c, r = case(history=hist)
+    assert ev.evaluate(c, r).decision == "certified"  # one course in the window; 2015 is out
+    c, r = case(history=hist + [{"treatment": "physical_therapy", "start": "2016-09-01"}])
+    assert ev.evaluate(c, r).decision == "non_certified"
