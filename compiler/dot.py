@@ -96,7 +96,7 @@ def to_dot(graph: nx.DiGraph, det: Determination | None = None, *,
     g = graph.graph
     dot = graphviz.Digraph(name=_node_id(g["id"]), graph_attr={
         "rankdir": "TB", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.35",
-        "ranksep": "0.45", "labelloc": "t", "newrank": "true",
+        "ranksep": "0.45", "labelloc": "t", "newrank": "true", "concentrate": "true",
         "label": _label(f"{g['title']} ({g['id']})", g["citation"], width=90)})
     dot.attr("node", fontname="Helvetica", fontsize="10", style="filled", margin="0.12,0.06")
     dot.attr("edge", fontname="Helvetica", fontsize="9")
@@ -119,6 +119,9 @@ def to_dot(graph: nx.DiGraph, det: Determination | None = None, *,
         for node in nodes:
             _add_node(target, node, graph.nodes[node], det, visited, reasons)
     path_edges = _path_edges(det) if det else set()
+    # Large guidelines: the legend says what dotted and dashed edges mean, so their labels
+    # (one per rule) would only crowd the picture.
+    many = sum(1 for n in graph if n.startswith("rule:")) > 12
     for u, v, attrs in graph.edges(data=True):
         if not data_nodes and attrs["kind"] == "uses":
             continue
@@ -132,7 +135,9 @@ def to_dot(graph: nx.DiGraph, det: Determination | None = None, *,
                          else "#1f4e79"}
             else:
                 extra = {"color": "#cccccc", "fontcolor": "#bbbbbb"}
-        dot.edge(_node_id(u), _node_id(v), label=_esc(attrs["label"]), style=style,
+        quiet = attrs["kind"] == "uses" or (many and attrs["kind"] == "verdict"
+                                            and (u, v) not in path_edges and not extra.get("penwidth"))
+        dot.edge(_node_id(u), _node_id(v), label="" if quiet else _esc(attrs["label"]), style=style,
                  color=extra.pop("color", colour), **extra)
     _legend(dot)
     return dot
