@@ -6,7 +6,7 @@ OUT    := out
 SEED   := examples/imr-seed-pt-cervical.yaml
 PM     := guidelines/mtus/chronic_pain/physical_medicine.gl
 
-.PHONY: demo test venv system-deps graphviz chromium bench clean
+.PHONY: demo test venv system-deps graphviz chromium bench clean lint
 
 # Debian packages: installed when running as root, otherwise named with the command to run.
 define need_pkg
@@ -45,8 +45,17 @@ demo: system-deps venv
 	@echo "Decision path picture: $(OUT)/seed.png"
 	@echo "HTML report:           $(OUT)/seed.html"
 
-test: system-deps chromium venv
+# The installed package is `guidec` with `guidec.dsl` and `guidec.compiler` mapped from the
+# top-level folders; mypy reads a staging tree laid out the way the package installs.
+lint: venv
 	$(BIN)/ruff check --select F,E9 guidec dsl compiler benchmarks tests
+	@rm -rf build/typecheck && mkdir -p build/typecheck/guidec
+	@cp guidec/*.py build/typecheck/guidec/
+	@ln -s ../../../dsl build/typecheck/guidec/dsl
+	@ln -s ../../../compiler build/typecheck/guidec/compiler
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p guidec
+
+test: system-deps chromium venv lint
 	$(BIN)/python -m pytest -q
 
 bench: venv

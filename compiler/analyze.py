@@ -244,8 +244,9 @@ class ExprEncoder:
             vs = self.g.valuesets[right.name]  # type: ignore[attr-defined]
             options = self.enc.classes_in(vs)
         else:
-            words = (right.value if isinstance(right, ir.Const)  # type: ignore[union-attr]
-                     else self.g.valuesets[right.name].terms)  # type: ignore[attr-defined]
+            words: Iterable[str] = (
+                right.value if isinstance(right, ir.Const)  # type: ignore[assignment]
+                else self.g.valuesets[right.name].terms)  # type: ignore[attr-defined]
             cat = e.args[0].type.category
             options = [i for w in words if (i := self.enc.term_index(cat, w)) is not None]
         hit = z3.Or(*[left.v == i for i in options]) if options else z3.BoolVal(False)
@@ -285,7 +286,8 @@ class ExprEncoder:
         # latest / earliest
         v = z3.Int(f"{e.kind}#{next(self.fresh)}")
         docs = [z3.And(s, f.d) for s, f in zip(picked, fields)]  # type: ignore[union-attr]
-        better = (lambda a, b: a >= b) if e.kind == "latest" else (lambda a, b: a <= b)
+        def better(a: Any, b: Any) -> Any:
+            return a >= b if e.kind == "latest" else a <= b
         self.enc.constraints.extend(z3.Implies(d, better(v, f.v)) for d, f in zip(docs, fields))  # type: ignore[union-attr]
         self.enc.constraints.append(z3.Implies(z3.Or(*docs), z3.Or(*[
             z3.And(d, v == f.v) for d, f in zip(docs, fields)])))  # type: ignore[union-attr]
@@ -532,8 +534,8 @@ def witness(enc: Encoder, model: Any) -> dict[str, Any]:
         if "[" in name or "." not in name:
             if re.fullmatch(r"\w+\[\d+\]", name) and z3.is_true(
                     model.eval(val.t, model_completion=True)):
-                coll, i = name[:-1].split("[")
-                entries.setdefault((coll, int(i)), {})
+                coll, index = name[:-1].split("[")
+                entries.setdefault((coll, int(index)), {})
             continue
         record, fld = name.split(".", 1)
         shown = _show(enc, model, val, facts.RECORDS[record][fld])

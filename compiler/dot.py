@@ -216,7 +216,7 @@ def have_dot() -> bool:
 def render(dot: graphviz.Digraph, fmt: str) -> bytes:
     """DOT text, or the picture from the real `dot` program (svg, png, pdf)."""
     if fmt == "dot":
-        return dot.source.encode("utf-8")
+        return str(dot.source).encode("utf-8")
     if not have_dot():
         raise DotMissing(INSTALL_HINT)
-    return dot.pipe(format=fmt)  # type: ignore[no-any-return]
+    return bytes(dot.pipe(format=fmt))

@@ -159,7 +159,6 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt, ">=": operator.ge, "+": operator.add, "-": operator.sub,
     "*": operator.mul,
     "date+": lambda x, y: shift(x, y), "date-": lambda x, y: shift(x, y, -1),
-    "min": min, "max": max,
 }
 
 
@@ -253,8 +252,8 @@ class Compiler:
                 return U
             return first
         if op in {"min", "max"}:
-            fn = _BINARY[op]
-            return lambda c: (lambda vs: U if any(v is U for v in vs) else fn(vs))(
+            pick = min if op == "min" else max
+            return lambda c: (lambda vs: U if any(v is U for v in vs) else pick(vs))(
                 [a(c) for a in args])
         fn2, a, b = _BINARY[op], args[0], args[1]
         if isinstance(e.args[1], ir.Const):  # the common `x > 0`: no call for the constant
@@ -389,7 +388,7 @@ class Compiler:
             pick = max if kind == "latest" else min
 
             def extreme(c: Ctx) -> Any:
-                vals = [x[fname] for x in entries(c) if fname in x]  # type: ignore[index]
+                vals = [x[fname] for x in entries(c) if fname in x]
                 return pick(vals) if vals else U
             return extreme
         if fname is None:  # any: does any entry match?
@@ -397,7 +396,7 @@ class Compiler:
         want = kind == "any"
 
         def quantify(c: Ctx) -> Any:
-            vals = [x.get(fname, U) for x in entries(c)]  # type: ignore[arg-type]
+            vals = [x.get(fname, U) for x in entries(c)]
             if want in vals:
                 return want
             return U if (U in vals or (want is False and not vals)) and vals else (not want)
@@ -430,14 +429,14 @@ class Compiler:
             pick = max if kind == "latest" else min
 
             def extreme(c: Ctx) -> Any:
-                vals = [x[fname] for x in getattr(c.case, coll)  # type: ignore[index]
+                vals = [x[fname] for x in getattr(c.case, coll)
                         if fname in x and pred(x) is True]
                 return pick(vals) if vals else U
             return extreme
         want = kind == "any"
 
         def quantify(c: Ctx) -> Any:
-            vals = [x.get(fname, U) for x in getattr(c.case, coll)  # type: ignore[arg-type]
+            vals = [x.get(fname, U) for x in getattr(c.case, coll)
                     if pred(x) is True]
             if want in vals:
                 return want
@@ -633,6 +632,7 @@ class Evaluator:
         guards = [w(c) for w in self._whens]
         found: list[tuple[_CompiledRule, str, dict[str, Any], int | None]] = []
         failed, allowance = False, None
+        certified: int | None
         append = trace.append
         for cr, node, run, overridden_by, guard in zip(self.rules, self._nodes, self._runs,
                                                        self._overridden_by, guards):

@@ -91,7 +91,8 @@ def walk(e: ir.Expr) -> Iterator[ir.Expr]:
 
 def flow_rules(graph: nx.DiGraph) -> list[str]:
     """The rule nodes in evaluation order: the chain of flow edges from `applies`."""
-    order, node = [], "applies"
+    order: list[str] = []
+    node = "applies"
     while True:
         nxt = [v for _, v, k in graph.out_edges(node, data="kind")
                if k == "flow" and not v.startswith("outcome:")]

@@ -10,24 +10,23 @@ from .facts import Type
 
 
 def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+    return field(default=NO_SPAN, compare=False, repr=False)
 
 
-IR = dict(frozen=True, slots=True, kw_only=True)
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Expr:
     type: Type
     span: Span = _span()
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Const(Expr):
     value: object  # bool, int, date, frozenset[str], (amount, unit) for durations
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Fact(Expr):
     """A case fact: `record` is request/findings/patient/injury, or '' for top-level facts."""
 
@@ -35,30 +34,30 @@ class Fact(Expr):
     name: str
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EntryField(Expr):
     """A field of the collection entry a filter is looking at."""
 
     name: str
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DefRef(Expr):
     name: str
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ValueSetRef(Expr):
     name: str
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Op(Expr):
     op: str
     args: tuple[Expr, ...]
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Aggregate(Expr):
     kind: str
     collection: str
@@ -66,7 +65,7 @@ class Aggregate(Expr):
     filter: Expr | None
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ValueSet:
     name: str
     title: str | None
@@ -78,7 +77,7 @@ class ValueSet:
         return self.title or self.name
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Definition:
     name: str
     title: str | None
@@ -86,7 +85,7 @@ class Definition:
     span: Span = _span()
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Citation:
     document: str
     pages: str | None
@@ -96,7 +95,7 @@ class Citation:
         return f"{self.document}, {self.pages}" if self.pages else self.document
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quantity:
     amount: int | None
     unit: str
@@ -116,7 +115,7 @@ class Quantity:
 Template = tuple[str | tuple[str], ...]
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     kind: str  # require limit trial deny
     name: str
@@ -140,7 +139,7 @@ class Rule:
         return "; ".join(str(c) for c in self.citations)
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Test:
     title: str
     case_file: str | None
@@ -152,7 +151,7 @@ class Test:
     span: Span = _span()
 
 
-@dataclass(**IR)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Guideline:
     id: str
     title: str

@@ -9,46 +9,45 @@ from .diagnostics import NO_SPAN, Span
 
 
 def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+    return field(default=NO_SPAN, compare=False, repr=False)
 
 
-NODE = dict(frozen=True, slots=True, kw_only=True)
 
 
 # ---------------------------------------------------------------- expressions
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Expr:
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IntLit(Expr):
     value: int
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DateLit(Expr):
     value: dt.date
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BoolLit(Expr):
     value: bool
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Duration(Expr):
     amount: int
     unit: str
     unit_span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SetLit(Expr):
     terms: tuple[str, ...]
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Path(Expr):
     """`a.b.c`, or `history[filter].visits` where the filter applies to the first name."""
 
@@ -56,20 +55,20 @@ class Path(Expr):
     filter: Expr | None = None
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Unary(Expr):
     op: str  # "not" | "neg" | "documented" | "not_documented"
     operand: Expr
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Binary(Expr):
     op: str  # "and" "or" "==" "!=" "<" "<=" ">" ">=" "in" "not in" "+" "-" "*"
     left: Expr
     right: Expr
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WithinAfter(Expr):
     """`within 6 months after X`: the review date falls in [X, X + 6 months]."""
 
@@ -77,7 +76,7 @@ class WithinAfter(Expr):
     anchor: Expr
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InLast(Expr):
     """`X in last 12 months`: X falls in [review date - 12 months, review date]."""
 
@@ -85,26 +84,26 @@ class InLast(Expr):
     duration: Duration
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Aggregate(Expr):
     kind: str  # sum count any all latest earliest
     path: Path
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AnyDiagnosis(Expr):
     valueset: str
     name_span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Call(Expr):
     func: str
     args: tuple[Expr, ...]
 
 
 # ---------------------------------------------------------------- declarations
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pages:
     ranges: tuple[tuple[int, int], ...]
     span: Span = _span()
@@ -115,7 +114,7 @@ class Pages:
         return ("p. " if single else "pp. ") + ", ".join(parts)
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Citation:
     document: str | None
     pages: Pages | None
@@ -123,7 +122,7 @@ class Citation:
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Header:
     id: str
     title: str
@@ -139,7 +138,7 @@ class Header:
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ValueSet:
     name: str
     title: str | None
@@ -150,7 +149,7 @@ class ValueSet:
     code_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Definition:
     name: str
     title: str | None
@@ -159,14 +158,14 @@ class Definition:
     name_span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Section:
     title: str
     citations: tuple[Citation, ...]
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quantity:
     amount: int | None
     unit: str | None
@@ -178,7 +177,7 @@ class Quantity:
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Clause:
     """One keyword clause of a rule: `when`, `must`, `allow`, `cite` ..."""
 
@@ -191,7 +190,7 @@ class Clause:
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     kind: str  # require | limit | trial | deny
     name: str
@@ -202,7 +201,7 @@ class Rule:
     name_span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Expectation:
     decision: str | None  # None: no applicable guideline
     quantity: int | None
@@ -210,7 +209,7 @@ class Expectation:
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Test:
     title: str
     case_file: str | None
@@ -220,7 +219,7 @@ class Test:
     span: Span = _span()
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Comment:
     line: int
     column: int
@@ -230,7 +229,7 @@ class Comment:
 Item = ValueSet | Definition | Section | Rule | Test
 
 
-@dataclass(**NODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Guideline:
     header: Header
     valuesets: tuple[ValueSet, ...]

@@ -114,7 +114,7 @@ def block_expr(e: ast.Expr, indent: str, used: int = 0) -> str:
     if isinstance(e, ast.Aggregate) and e.path.filter is not None:
         p = e.path
         head = f"{e.kind} {p.names[0]}["
-        inner = block_expr(p.filter, deeper, 0)
+        inner = block_expr(e.path.filter, deeper, 0)
         tail = "]" + "".join("." + n for n in p.names[1:])
         return f"{head}\n{deeper}{inner}\n{indent}{tail}" if "\n" in inner or \
             len(deeper) + len(inner) > WIDTH else f"{head}{inner}{tail}"

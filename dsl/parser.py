@@ -155,7 +155,8 @@ def _syntax_diagnostic(exc: Exception, path: str, source: str) -> Diagnostic:
                 lines.pop()
             line, column = len(lines), len(lines[-1].split("#")[0].rstrip()) + 1
     elif isinstance(exc, lark.exceptions.UnexpectedCharacters):
-        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else "?"
+        pos = exc.pos_in_stream or 0
+        char = source[pos] if pos < len(source) else "?"
         message = f"unexpected character '{char}'"
         width = 1
         allowed = set(exc.allowed or ())

@@ -443,7 +443,7 @@ def viz(
     fmt = output.suffix.lstrip(".").lower() if output else "dot"
     if fmt not in {"dot", "gv", "svg", "png", "pdf"}:
         raise _fail(f"unknown picture format '.{fmt}': use .dot, .svg, .png or .pdf", 2)
-    graph = dotmod.to_dot(compiled.graph, det, data_nodes=definitions)  # type: ignore[arg-type]
+    graph = dotmod.to_dot(compiled.graph, det, data_nodes=definitions)
     try:
         data = dotmod.render(graph, "dot" if fmt == "gv" else fmt)
     except dotmod.DotMissing as exc:
