@@ -142,3 +142,32 @@ def test_schema_version_help_and_usage_errors():
     assert "Examples:" in help_text and "Exit codes:" in help_text
     assert guidec("review").returncode == 2
     assert guidec("check", "no/such/file.gl").returncode == 2
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    import gen
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(c) + "\n" for c in gen.generate(3000)))
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "guidec", "review", str(path), "--format",
+                             "jsonl", "-o", str(tmp_path / "out.jsonl")],
+                            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=secondary, env={**os.environ, "COLUMNS": "100"})
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 0
+    assert b"reviewing" in seen  # the Rich progress bar was drawn on the terminal
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 3000

@@ -117,3 +117,18 @@ def test_html_report_in_headless_chromium(tmp_path):
         browser.close()
     assert all(u.startswith(("file:", "data:", "about:")) for u in requests), requests
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+@needs_dot
+def test_user_text_is_escaped_in_the_html_report(tmp_path):
+    case = tmp_path / "x.yaml"
+    case.write_text(SEED.read_text().replace(
+        'item: "Physical therapy 2x6 cervical spine"',
+        'item: "<script>alert(1)</script> & \\"PT\\""'))
+    report = tmp_path / "x.html"
+    r = guidec("review", str(case), "--library", "guidelines", "--html", str(report))
+    assert r.returncode == 0, r.stderr
+    html = report.read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;PT&quot;" in html
+    assert html.count("<script") == 2  # the node data and the page's own script, nothing else
