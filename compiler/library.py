@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .cases import Case
-from .evaluate import Ctx, Determination
+from .evaluate import _UNSET, Ctx, Determination
 from .pipeline import Compiled, compile_file, find_guidelines
 
 
@@ -88,7 +88,7 @@ class Library:
         applicable = []
         for g in in_force:
             ev = g.evaluator
-            ctx.defs = [fn(ctx) for fn in ev.defs]
+            ctx.defs = [_UNSET] * len(ev.defs)  # definitions compute on first use
             if ev.applies(ctx) is True:
                 applicable.append(g)
         if not applicable:
