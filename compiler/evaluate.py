@@ -349,116 +349,97 @@ class Compiler:
         return f
 
     def _Aggregate(self, e: ir.Aggregate) -> Fn:
-        coll, fname = e.collection, e.field
-        kind = e.kind
-        if e.filter is not None and not self.entry_mode and _entry_only(e.filter):
+        """An aggregate is a way to select entries (and to ask whether any match) + a reduction."""
+        coll = e.collection
+        select: Callable[[Ctx], list[dict[str, Any]]]
+        exists: Fn
+        total: Callable[[Ctx, str], int] | None = None
+        if e.filter is None:
+            select = lambda c: getattr(c.case, coll)  # noqa: E731
+            exists = lambda c: bool(getattr(c.case, coll))  # noqa: E731
+        elif not self.entry_mode and _entry_only(e.filter):
             # The filter reads only the entry: compile it as a function of the entry dict,
-            # so the loops below need no context juggling.
+            # so the loops need no context juggling.
             self.entry_mode = True
             pred = self.expr(e.filter)
             self.entry_mode = False
-            return self._entry_aggregate(coll, fname, kind, pred)  # type: ignore[arg-type]
-        filt = self.expr(e.filter) if e.filter is not None else None
+            select, exists, total = _entry_selectors(coll, pred)  # type: ignore[arg-type]
+        else:
+            select, exists = _context_selectors(coll, self.expr(e.filter))
+        return _reduce(e.kind, e.field, select, exists, total)
 
-        def entries(c: Ctx) -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = getattr(c.case, coll)
-            if filt is None:
-                return items
-            saved, out = c.entry, []
-            for entry in items:
-                c.entry = entry
-                if filt(c) is True:
-                    out.append(entry)
-            c.entry = saved
-            return out
 
-        if kind == "count":
-            return lambda c: len(entries(c))
-        if kind == "sum":
-            def total(c: Ctx) -> int:
-                saved, n = c.entry, 0
-                for entry in getattr(c.case, coll):
-                    c.entry = entry
-                    if filt is None or filt(c) is True:
-                        n += entry.get(fname, 0)
-                c.entry = saved
-                return n
-            return total
-        if kind in {"latest", "earliest"}:
-            pick = max if kind == "latest" else min
+def _entry_selectors(coll: str, pred: Callable[[dict[str, Any]], Any]
+                     ) -> tuple[Callable[[Ctx], list[dict[str, Any]]], Fn,
+                                Callable[[Ctx, str], int]]:
+    """Selection, `any`, and a fused sum (the hot `sum history[...].visits`) for entry filters."""
+    def select(c: Ctx) -> list[dict[str, Any]]:
+        return [x for x in getattr(c.case, coll) if pred(x) is True]
 
-            def extreme(c: Ctx) -> Any:
-                vals = [x[fname] for x in entries(c) if fname in x]
-                return pick(vals) if vals else U
-            return extreme
-        if fname is None:  # any: does any entry match?
-            return self._exists(coll, filt)
-        want = kind == "any"
+    def exists(c: Ctx) -> Any:
+        unknown = False
+        for x in getattr(c.case, coll):
+            v = pred(x)
+            if v is True:
+                return True
+            if v is U:
+                unknown = True
+        return U if unknown else False
 
-        def quantify(c: Ctx) -> Any:
-            vals = [x.get(fname, U) for x in entries(c)]
-            if want in vals:
-                return want
-            return U if (U in vals or (want is False and not vals)) and vals else (not want)
-        return quantify
+    def total(c: Ctx, fname: str) -> int:
+        n = 0
+        for x in getattr(c.case, coll):
+            if pred(x) is True:
+                n += x.get(fname, 0)
+        return n
+    return select, exists, total
 
-    def _entry_aggregate(self, coll: str, fname: str | None, kind: str,
-                         pred: Callable[[dict[str, Any]], Any]) -> Fn:
-        if kind == "sum":
-            def total(c: Ctx) -> int:
-                n = 0
-                for x in getattr(c.case, coll):
-                    if pred(x) is True:
-                        n += x.get(fname, 0)
-                return n
-            return total
-        if kind == "count":
-            return lambda c: sum(1 for x in getattr(c.case, coll) if pred(x) is True)
-        if kind == "any" and fname is None:
-            def exists(c: Ctx) -> Any:
-                unknown = False
-                for x in getattr(c.case, coll):
-                    v = pred(x)
-                    if v is True:
-                        return True
-                    if v is U:
-                        unknown = True
-                return U if unknown else False
-            return exists
-        if kind in {"latest", "earliest"}:
-            pick = max if kind == "latest" else min
 
-            def extreme(c: Ctx) -> Any:
-                vals = [x[fname] for x in getattr(c.case, coll)
-                        if fname in x and pred(x) is True]
-                return pick(vals) if vals else U
-            return extreme
-        want = kind == "any"
+def _context_selectors(coll: str, filt: Fn) -> tuple[Callable[[Ctx], list[dict[str, Any]]], Fn]:
+    """For filters that also read the case: each entry is set as the context's entry in turn."""
+    def verdicts(c: Ctx) -> list[tuple[dict[str, Any], Any]]:
+        saved, out = c.entry, []
+        for entry in getattr(c.case, coll):
+            c.entry = entry
+            out.append((entry, filt(c)))
+        c.entry = saved
+        return out
 
-        def quantify(c: Ctx) -> Any:
-            vals = [x.get(fname, U) for x in getattr(c.case, coll)
-                    if pred(x) is True]
-            if want in vals:
-                return want
-            return U if (U in vals or (want is False and not vals)) and vals else (not want)
-        return quantify
+    def select(c: Ctx) -> list[dict[str, Any]]:
+        return [x for x, v in verdicts(c) if v is True]
 
-    def _exists(self, coll: str, filt: Fn | None) -> Fn:
-        def exists(c: Ctx) -> Any:
-            items = getattr(c.case, coll)
-            if filt is None:
-                return bool(items)
-            saved, unknown = c.entry, False
-            for entry in items:
-                c.entry = entry
-                v = filt(c)
-                if v is True:
-                    c.entry = saved
-                    return True
-                unknown = unknown or v is U
-            c.entry = saved
-            return U if unknown else False
+    def exists(c: Ctx) -> Any:
+        vs = [v for _, v in verdicts(c)]
+        return True if True in vs else (U if U in vs else False)
+    return select, exists
+
+
+def _reduce(kind: str, fname: str | None, select: Callable[[Ctx], list[dict[str, Any]]],
+            exists: Fn, total: Callable[[Ctx, str], int] | None = None) -> Fn:
+    if kind == "count":
+        return lambda c: len(select(c))
+    if kind == "sum":
+        assert fname is not None
+        if total is not None:
+            return lambda c: total(c, fname)
+        return lambda c: sum(x.get(fname, 0) for x in select(c))
+    if kind in {"latest", "earliest"}:
+        pick = max if kind == "latest" else min
+
+        def extreme(c: Ctx) -> Any:
+            vals = [x[fname] for x in select(c) if fname in x]
+            return pick(vals) if vals else U
+        return extreme
+    if fname is None:  # any: does any entry match? undocumented if one might
         return exists
+    want = kind == "any"
+
+    def quantify(c: Ctx) -> Any:
+        vals = [x.get(fname, U) for x in select(c)]
+        if want in vals:
+            return want
+        return U if (U in vals or (want is False and not vals)) and vals else (not want)
+    return quantify
 
 
 def _entry_only(e: ir.Expr) -> bool:
