@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from .library import Review
 
@@ -100,15 +100,21 @@ def to_json(review: Review) -> dict[str, Any]:
     }
 
 
-def text(reviews: list[Review]) -> str:
-    out: list[str] = []
+def _new_case(reviews: list[Review]) -> Iterator[tuple[bool, Review]]:
+    """Each review, and whether it is the first of its case (letters head each case once)."""
     case_id = None
     for rv in reviews:
-        if rv.case.case_id != case_id:
-            case_id = rv.case.case_id
+        yield rv.case.case_id != case_id, rv
+        case_id = rv.case.case_id
+
+
+def text(reviews: list[Review]) -> str:
+    out: list[str] = []
+    for first, rv in _new_case(reviews):
+        if first:
             if out:
                 out.append("")
-            out.append(f"Case {case_id} — review date {rv.case.review_date}")
+            out.append(f"Case {rv.case.case_id} — review date {rv.case.review_date}")
             out.append("=" * len(out[-1]))
         d = rv.determination
         out.append("")
@@ -143,11 +149,9 @@ def _wrap(s: str, indent: int, width: int = 92) -> str:
 
 def markdown(reviews: list[Review]) -> str:
     out: list[str] = []
-    case_id = None
-    for rv in reviews:
-        if rv.case.case_id != case_id:
-            case_id = rv.case.case_id
-            out.append(f"# Case {_md(case_id)}\n\nReview date: {rv.case.review_date}\n")
+    for first, rv in _new_case(reviews):
+        if first:
+            out.append(f"# Case {_md(rv.case.case_id)}\n\nReview date: {rv.case.review_date}\n")
         d = rv.determination
         out.append(f"## Request {_md(rv.request['id'])}: {_md(_item(rv))}\n")
         qty = _quantity_line(rv)
