@@ -7,7 +7,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, TypeVar
 
 import typer
 
@@ -24,6 +24,8 @@ Exit codes:
   0  everything is clean (and every test passed)
   1  errors in a guideline or a case file, or a failing test
   2  usage error (unknown option, missing argument)"""
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="guidec",
@@ -308,24 +310,11 @@ def _emit(reviews_iter: Iterator[Review], fmt: ReviewFormat, total: int | None,
     """Write reviews as they come (jsonl streams); the rest are rendered at the end."""
     stream = out or sys.stdout
     kept: list[Review] = []
-    progress = None
-    if _tty(sys.stderr) and (total or 0) > 20:
-        from rich.progress import Progress
-        progress = Progress(transient=True, console=__import__("rich.console").console.Console(
-            stderr=True))
-        task = progress.add_task("reviewing", total=total)
-        progress.start()
-    try:
-        for rv in reviews_iter:
-            if fmt == ReviewFormat.jsonl:
-                stream.write(json.dumps(render.to_json(rv)) + "\n")
-            else:
-                kept.append(rv)
-            if progress is not None:
-                progress.advance(task)
-    finally:
-        if progress is not None:
-            progress.stop()
+    for rv in _progress(reviews_iter, total or 0, total):
+        if fmt == ReviewFormat.jsonl:
+            stream.write(json.dumps(render.to_json(rv)) + "\n")
+        else:
+            kept.append(rv)
     if fmt == ReviewFormat.json:
         stream.write(json.dumps([render.to_json(r) for r in kept], indent=2) + "\n")
     elif fmt == ReviewFormat.markdown:
@@ -477,7 +466,7 @@ def corpus(
         raise _fail(f"the guideline library has errors:\n{exc}")
     files = corpusmod.case_files(folder)
     try:
-        rows = _with_progress(corpusmod.iter_rows(lib, files), len(files) * 1)
+        rows = list(_progress(corpusmod.iter_rows(lib, files), len(files), None))
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
     stats = corpusmod.summary(rows)
@@ -493,18 +482,19 @@ def corpus(
                f"{stats['quantity_agree']} of {stats['quantity_checked']} quantities match.")
 
 
-def _with_progress(items: Iterator, total: int) -> list:  # type: ignore[type-arg]
-    out = []
-    if _tty(sys.stderr) and total > 20:
-        from rich.console import Console
-        from rich.progress import Progress
-        with Progress(transient=True, console=Console(stderr=True)) as progress:
-            task = progress.add_task("reviewing", total=None)
-            for item in items:
-                out.append(item)
-                progress.advance(task)
-        return out
-    return list(items)
+def _progress(items: Iterator[T], size: int, total: int | None) -> Iterator[T]:
+    """The items, with a Rich progress bar on stderr when it is a terminal and the job is
+    long (`size` > 20); silent in pipes. `total` is the bar's length, None when unknown."""
+    if not (_tty(sys.stderr) and size > 20):
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("reviewing", total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
 
 
 def _table(rows: list) -> str:  # type: ignore[type-arg]
