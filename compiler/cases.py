@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,7 +14,12 @@ import jsonschema
 import yaml
 
 from ..dsl.diagnostics import did_you_mean
+from ..dsl.files import FileProblem, decode, max_file_bytes, read_text
 from . import facts
+
+# Limits for hostile case files (README, "Bad input").
+MAX_NESTING = 64  # lists and mappings inside one another
+MAX_VALUES = 1_000_000  # values in one case once YAML aliases are expanded
 
 
 class CaseError(Exception):
@@ -34,6 +40,7 @@ class Case:
     expected: list[dict[str, Any]] = field(default_factory=list)
     notes: str | None = None
     source: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 _DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
@@ -67,6 +74,10 @@ def schema() -> dict[str, Any]:
         "levels": {"anyOf": [_INT, {"type": "array", "items": {"type": "string"}}]},
         "ur_decision": _DECISION,
     })
+    # Units dispensed (grams of ointment, ml) may be a decimal; visits stay whole numbers.
+    request_props["quantity"] = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
+    # UR may certify part of another quantity ({rental_days: 30}); kept, not counted as visits.
+    request_props["ur_certified"] = {"anyOf": [_INT, {"type": "object"}, {"type": "null"}]}
     request_props.pop("per_week")
     request_props.pop("weeks")
     history_props = _fact_schema(facts.COLLECTIONS["history"])
@@ -94,15 +105,15 @@ def schema() -> dict[str, Any]:
                 "properties": _fact_schema(facts.COLLECTIONS["surgeries"])}},
             "history": {"type": "array", "items": {"type": "object", "required": ["treatment"],
                                                    "properties": history_props}},
-            "findings": {"type": "object", "properties": _fact_schema(facts.FINDINGS),
-                         "additionalProperties": {"type": ["boolean", "integer", "null"]}},
+            # Findings no guideline declares are carried along unread, whatever their shape.
+            "findings": {"type": "object", "properties": _fact_schema(facts.FINDINGS)},
             "requests": {"type": "array", "minItems": 1, "items": {
                 "type": "object", "required": ["id", "treatment"],
                 "properties": request_props}},
             "expected": {"type": "array", "items": {"type": "object", "required": ["request",
                                                                                    "decision"],
                 "properties": {"request": {"type": ["string", "integer"]},
-                               "decision": _DECISION, "certified": {"type": ["integer", "null"]},
+                               "decision": _DECISION, "certified": {"type": ["number", "object", "null"]},
                                "outcome": {"enum": ["upheld", "overturned", None]},
                                "guideline": {"type": ["string", "null"]},
                                "reasons": {"type": ["array", "null"],
@@ -115,18 +126,54 @@ def schema() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _validator() -> Any:
-    cls = jsonschema.validators.validator_for(schema())
-    return cls(schema(), format_checker=cls.FORMAT_CHECKER)
+    base = jsonschema.validators.validator_for(schema())
+    # 2.0 is not a whole number of visits: integers are ints, never floats with no fraction.
+    strict = base.TYPE_CHECKER.redefine(
+        "integer", lambda checker, x: isinstance(x, int) and not isinstance(x, bool))
+    cls = jsonschema.validators.extend(base, type_checker=strict)
+    return cls(schema(), format_checker=base.FORMAT_CHECKER)
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v) for v in value]
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()[:10]
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", "replace")
     return value
+
+
+def _shape(data: Any, source: str) -> None:
+    """Refuse values nested deeper than MAX_NESTING, or more than MAX_VALUES once expanded
+    (YAML aliases repeat shared values: a few lines can stand for billions), without recursion."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, int, bool]] = [(data, 1, False)]
+    while stack:
+        value, depth, done = stack.pop()
+        if not isinstance(value, (dict, list)):
+            continue
+        key = id(value)
+        if done:
+            children = value.values() if isinstance(value, dict) else value
+            total = 1 + sum(sizes.get(id(c), 1) for c in children)
+            sizes[key] = total
+            if total > MAX_VALUES:
+                raise CaseError(f"{source}: the case holds more than {MAX_VALUES:,} values once "
+                                "YAML aliases are expanded; aliases that repeat aliases are "
+                                "refused")
+            continue
+        if depth > MAX_NESTING:
+            raise CaseError(f"{source}: too deeply nested (limit {MAX_NESTING} levels of lists "
+                            "and mappings)")
+        if key in sizes:
+            continue
+        stack.append((value, depth, True))
+        for c in (value.values() if isinstance(value, dict) else value):
+            if isinstance(c, (dict, list)) and id(c) not in sizes:
+                stack.append((c, depth + 1, False))
 
 
 def _where(path: Any) -> str:
@@ -140,6 +187,7 @@ def from_dict(data: Any, source: str = "<case>") -> Case:
     """Validate one case against the contract and normalize it for evaluation."""
     if not isinstance(data, dict):
         raise CaseError(f"{source}: a case must be a mapping of fields, not {type(data).__name__}")
+    _shape(data, source)
     data = _jsonable(data)
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.path))
     if errors:
@@ -147,9 +195,15 @@ def from_dict(data: Any, source: str = "<case>") -> Case:
         field_name = _where(e.path)
         if e.validator == "required":
             raise CaseError(f"{source}: {field_name}: {e.message}")
-        raise CaseError(f"{source}: field `{field_name}` has value {json.dumps(e.instance)}: "
+        raise CaseError(f"{source}: field `{field_name}` has value {_show(e.instance)}: "
                         f"{_short(e)}")
     return _normalize(data, source)
+
+
+def _show(value: Any) -> str:
+    """A value for a message: JSON, control characters escaped, long values cut."""
+    text = json.dumps(value, ensure_ascii=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _short(e: Any) -> str:
@@ -168,19 +222,31 @@ def _short(e: Any) -> str:
     return e.message  # type: ignore[no-any-return]
 
 
-def _term(value: Any, category: str, where: str, source: str) -> Any:
+def _term(value: Any, category: str, where: str, source: str,
+          warnings: list[str] | None = None) -> Any:
+    """A vocabulary term. An unknown term is a warning (naming the closest known term), and
+    the record is still reviewed: a term no guideline names simply matches no rule."""
     if value is None:
         return None
     known = facts.vocabulary()[category]
     if value not in known:
         hint = did_you_mean(value, known)
-        raise CaseError(f"{source}: field `{where}` has unknown {category} {json.dumps(value)}"
-                        + (f"; {hint}" if hint else ""))
+        message = (f"{source}: field `{where}` has unknown {category} {_show(value)}"
+                   + (f"; {hint}" if hint else "") + "; no guideline names it")
+        if warnings is None:
+            raise CaseError(message)
+        warnings.append(message)
     return value
 
 
-def _date(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
+def _date(value: Any, where: str = "", source: str = "") -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except (ValueError, TypeError):
+        raise CaseError(f"{source}: field `{where}` has value {_show(value)}: not a date on "
+                        "the calendar (YYYY-MM-DD)") from None
 
 
 def _top(value: Any) -> Any:
@@ -193,48 +259,51 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 def _normalize(data: dict[str, Any], source: str) -> Case:
     src = f"{source} ({data['case_id']})"
+    warns: list[str] = []
+    review_date = _date(data["review_date"], "review_date", src)
     injury = dict(data.get("injury") or {})
-    injury["date"] = _date(injury.get("date"))
-    regions = [_term(r, "body_region", f"injury.body_regions[{i}]", src)
+    injury["date"] = _date(injury.get("date"), "injury.date", src)
+    regions = [_term(r, "body_region", f"injury.body_regions[{i}]", src, warns)
                for i, r in enumerate(injury.get("body_regions") or [])]
     injury["body_regions"] = frozenset(r for r in regions if r)
     patient = dict(data.get("patient") or {})
-    _term(patient.get("sex"), "sex", "patient.sex", src)
+    _term(patient.get("sex"), "sex", "patient.sex", src, warns)
     diagnoses = [{"code": (d if isinstance(d, str) else d["code"]).strip().upper()}
                  for d in data.get("diagnoses") or []]
     surgeries = []
     for i, s in enumerate(data.get("surgeries") or []):
         s = dict(s)
-        _term(s.get("procedure"), "procedure", f"surgeries[{i}].procedure", src)
-        _term(s.get("body_region"), "body_region", f"surgeries[{i}].body_region", src)
-        s["date"] = _date(s.get("date"))
+        _term(s.get("procedure"), "procedure", f"surgeries[{i}].procedure", src, warns)
+        _term(s.get("body_region"), "body_region", f"surgeries[{i}].body_region", src, warns)
+        s["date"] = _date(s.get("date"), f"surgeries[{i}].date", src)
         surgeries.append(_clean(s))
     history = []
     for i, h in enumerate(data.get("history") or []):
         h = dict(h)
-        _term(h.get("treatment"), "treatment", f"history[{i}].treatment", src)
-        _term(h.get("body_region"), "body_region", f"history[{i}].body_region", src)
-        h["start"], h["end"] = _date(h.get("start")), _date(h.get("end"))
+        _term(h.get("treatment"), "treatment", f"history[{i}].treatment", src, warns)
+        _term(h.get("body_region"), "body_region", f"history[{i}].body_region", src, warns)
+        h["start"] = _date(h.get("start"), f"history[{i}].start", src)
+        h["end"] = _date(h.get("end"), f"history[{i}].end", src)
         history.append(_clean(h))
-    requests = [_request(r, i, src) for i, r in enumerate(data["requests"])]
+    requests = [_request(r, i, src, warns) for i, r in enumerate(data["requests"])]
     ids = [r["id"] for r in requests]
     if len(set(ids)) != len(ids):
         raise CaseError(f"{src}: field `requests` has a repeated request id")
     return Case(
-        case_id=data["case_id"], review_date=dt.date.fromisoformat(data["review_date"]),
+        case_id=data["case_id"], review_date=review_date,  # type: ignore[arg-type]
         patient=_clean(patient), injury=_clean(injury), diagnoses=diagnoses,
         surgeries=surgeries, history=history, findings=_clean(dict(data.get("findings") or {})),
         requests=requests, expected=list(data.get("expected") or []), notes=data.get("notes"),
-        source=source,
+        source=source, warnings=warns,
     )
 
 
-def _request(r: dict[str, Any], i: int, src: str) -> dict[str, Any]:
+def _request(r: dict[str, Any], i: int, src: str, warns: list[str]) -> dict[str, Any]:
     out = dict(r)
     out["id"] = str(r["id"])
     for key, category in (("treatment", "treatment"), ("body_region", "body_region"),
                           ("approach", "approach"), ("phase", "phase"), ("drug", "drug")):
-        _term(r.get(key), category, f"requests[{i}].{key}", src)
+        _term(r.get(key), category, f"requests[{i}].{key}", src, warns)
     freq = r.get("frequency") or {}
     out["per_week"], out["weeks"] = _top(freq.get("per_week")), _top(freq.get("weeks"))
     visits = _top(r.get("visits"))
@@ -247,33 +316,150 @@ def _request(r: dict[str, Any], i: int, src: str) -> dict[str, Any]:
     if isinstance(r.get("levels"), list):
         out["levels"] = len(r["levels"])
     out.pop("frequency", None)
+    if isinstance(out.get("ur_certified"), dict):
+        out["ur_certified_detail"] = out.pop("ur_certified")
     return _clean(out)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML with dates kept as text (checked as fields, so `2016-02-30` is a field error)
+    and integers limited in length like JSON's."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_int(loader: _Loader, node: Any) -> Any:
+    if len(str(node.value)) > 4000:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number of {len(node.value)} digits is too long", node.start_mark)
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _yaml_int)
+
+
+def _position(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    return f"{line}:{offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
+
+
+def _at_line(position: str, line: int) -> str:
+    """A "line:col" inside one JSON Lines record, as a position in the file."""
+    return f"{line}:{position.split(':')[1]}" if line else position
+
+
+_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|[\[\]{}]')
+
+
+def _too_deep_at(text: str) -> str:
+    """Where bracket nesting first passes MAX_NESTING (strings skipped), as "line:col"."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        ch = m.group()
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return _position(text, m.start())
+        elif ch in "]}":
+            depth -= 1
+    return "1:1"
+
+
+def parse_text(text: str, name: str, kind: str, line: int = 0) -> Any:
+    """JSON or YAML text → plain data, every failure a CaseError with a line and column.
+    `line` is the line number of a JSON Lines record (its text is that one line)."""
+    try:
+        if kind == "json":
+            return json.loads(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except json.JSONDecodeError as exc:
+        where = f"{line}:{exc.colno}" if line else f"{exc.lineno}:{exc.colno}"
+        raise CaseError(f"{name}:{where}: not valid JSON: {exc.msg}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        what = exc.problem or exc.context or "not valid YAML"
+        raise CaseError(f"{name}{where}: not valid YAML: {what}") from None
+    except yaml.YAMLError as exc:
+        raise CaseError(f"{name}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise CaseError(f"{name}:{_at_line(_too_deep_at(text), line)}: too deeply nested (limit {MAX_NESTING} "
+                        "levels of lists and mappings)") from None
+    except ValueError:  # Python's limit on the digits of one integer
+        m = re.search(r"\d{4000,}", text)
+        where = f":{_at_line(_position(text, m.start()), line)}" if m else ""
+        raise CaseError(f"{name}{where}: a number has more than 4,300 digits") from None
 
 
 def load(path: str | Path) -> list[Case]:
     """All cases in a file: YAML or JSON (one case, or a list), or JSON Lines (one per line)."""
     p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise CaseError(f"{path}: cannot read the case file ({exc.strerror})") from None
     if p.suffix == ".jsonl":
-        return list(iter_jsonl(text, str(path)))
+        out = []
+        for item in iter_jsonl_file(p):
+            if isinstance(item, CaseError):
+                raise item
+            out.append(item)
+        return out
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise CaseError(f"{path}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: "
-                        f"{str(exc).splitlines()[0]}") from None
+        text = read_text(p)
+    except FileProblem as exc:
+        raise CaseError(str(exc)) from None
+    if not text.strip():
+        raise CaseError(f"{path}: the case file is empty")
+    data = parse_text(text, str(path), "json" if p.suffix == ".json" else "yaml")
+    if data is None:
+        raise CaseError(f"{path}: the case file is empty")
     items = data if isinstance(data, list) else [data]
     return [from_dict(item, str(path)) for item in items]
 
 
-def iter_jsonl(text: str, source: str) -> Iterator[Case]:
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CaseError(f"{source}:{n}: not valid JSON: {exc.msg}") from None
+def iter_jsonl(text: str, source: str) -> Iterator[Case | CaseError]:
+    """One case per line of JSON Lines text. Records are split on "\\n" only (U+2028 and other
+    Unicode line breaks may sit inside a JSON string); a bad line is yielded as its CaseError,
+    and the lines after it are still read."""
+    for n, line in enumerate(text.split("\n"), 1):
+        yield from _jsonl_line(line, source, n)
+
+
+def _jsonl_line(line: str, source: str, n: int) -> Iterator[Case | CaseError]:
+    if not line.strip():
+        return
+    try:
+        data = parse_text(line, source, "json", n)
         yield from_dict(data, f"{source}:{n}")
+    except CaseError as exc:
+        yield exc
+
+
+def iter_jsonl_file(path: Path) -> Iterator[Case | CaseError]:
+    """JSON Lines from a file of any size, a line at a time; each line within the size limit."""
+    limit = max_file_bytes()
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        yield CaseError(f"{path}: cannot read the case file ({exc.strerror})")
+        return
+    with fh:
+        n = 0
+        while True:
+            raw = fh.readline(limit + 1)
+            if not raw:
+                return
+            n += 1
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                yield CaseError(f"{path}:{n}: the line is over the size limit of "
+                                f"{limit:,} bytes (set GUIDEC_MAX_FILE_MB to raise it)")
+                while raw and not raw.endswith(b"\n"):  # skip the rest of that line
+                    raw = fh.readline(limit + 1)
+                continue
+            try:
+                line = decode(raw, f"{path}:{n}")
+            except FileProblem as exc:
+                yield CaseError(str(exc))
+                continue
+            yield from _jsonl_line(line, str(path), n)

@@ -61,7 +61,9 @@ def rows_for(library: Library, case: Case, file: str) -> Iterator[Row]:
             continue
         g = review.guideline
         yield Row(case.case_id, review.request["id"], review.request.get("treatment", ""),
-                  exp["decision"], exp.get("certified"), review.decision, review.certified,
+                  exp["decision"],
+                  exp.get("certified") if isinstance(exp.get("certified"), int) else None,
+                  review.decision, review.certified,
                   g.ir.id if g is not None and g.ir is not None else "(none)", file, review)
 
 

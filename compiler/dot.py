@@ -88,7 +88,7 @@ def seen_text(outcome: str, values: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {_value(v)}" for k, v in values.items())
 
 
-def to_dot(graph: nx.DiGraph, det: Determination | None = None, *,
+def to_dot(graph: nx.MultiDiGraph, det: Determination | None = None, *,
            data_nodes: bool | None = None) -> graphviz.Digraph:
     """The graph as DOT; with `det`, its path highlighted (definitions hidden unless asked)."""
     if data_nodes is None:

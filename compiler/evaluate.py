@@ -122,12 +122,17 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def shift(day: dt.date, duration: tuple[int, str], sign: int = 1) -> dt.date:
+    """`day` moved by a duration; a window that runs past the calendar (year 1 or 9999)
+    ends at the calendar's edge, which no recorded date can pass."""
     amount, unit = duration
-    if unit == "month":
-        return _add_months(day, sign * amount)
-    if unit == "year":
-        return _add_months(day, sign * 12 * amount)
-    return day + dt.timedelta(days=sign * amount * (7 if unit == "week" else 1))
+    try:
+        if unit == "month":
+            return _add_months(day, sign * amount)
+        if unit == "year":
+            return _add_months(day, sign * 12 * amount)
+        return day + dt.timedelta(days=sign * amount * (7 if unit == "week" else 1))
+    except (OverflowError, ValueError):
+        return dt.date.max if sign * amount > 0 else dt.date.min
 
 
 def _and(a: Fn, b: Fn) -> Fn:
@@ -520,7 +525,7 @@ class _CompiledRule:
 class Evaluator:
     """A guideline's decision graph compiled for evaluation: compile once, evaluate many."""
 
-    def __init__(self, graph: nx.DiGraph) -> None:
+    def __init__(self, graph: nx.MultiDiGraph) -> None:
         self.graph = graph
         g: ir.Guideline = graph.graph["guideline"]
         self.guideline = g

@@ -1,4 +1,7 @@
-"""Checked model (IR) → decision graph: a networkx.DiGraph of typed nodes and labelled edges.
+"""Checked model (IR) → decision graph: a networkx.MultiDiGraph of typed nodes and labelled edges.
+
+Edges are keyed by their kind, so a rule that overrides the next rule in the file keeps both its
+"flow" edge and its "overrides" edge to it (one must never replace the other).
 
 Node ids are stable: `applies`, `rule:<name>`, `def:<name>`, `valueset:<name>`,
 `outcome:<decision>`. Flow edges (kind "flow") chain the applicability check and the rules
@@ -19,39 +22,39 @@ NODE_KIND = {"require": "requirement", "limit": "limit", "trial": "trial", "deny
 OUTCOMES = ("certified", "modified", "non_certified", "not_applicable")
 
 
-def build(g: ir.Guideline) -> nx.DiGraph:
-    graph = nx.DiGraph(id=g.id, title=g.title, version=g.version, citation=g.citation,
+def build(g: ir.Guideline) -> nx.MultiDiGraph:
+    graph = nx.MultiDiGraph(id=g.id, title=g.title, version=g.version, citation=g.citation,
                        path=g.path, guideline=g)
     graph.add_node("applies", kind="applicability", label="Applies to the request?",
                    ir=g.applies, span=g.span, citation=g.citation, section=None)
     for outcome in OUTCOMES:
         graph.add_node(f"outcome:{outcome}", kind="outcome", label=outcome.replace("_", " "),
                        decision=outcome, span=g.span, citation=g.citation, section=None)
-    graph.add_edge("applies", "outcome:not_applicable", kind="flow", label="does not apply",
+    graph.add_edge("applies", "outcome:not_applicable", key="flow", kind="flow", label="does not apply",
                    span=g.span)
     previous, label = "applies", "applies"
     for rule in g.rules:
         node = f"rule:{rule.name}"
         graph.add_node(node, kind=NODE_KIND[rule.kind], label=rule.title, ir=rule,
                        span=rule.span, citation=rule.citation, section=rule.section)
-        graph.add_edge(previous, node, kind="flow", label=label, span=rule.span)
+        graph.add_edge(previous, node, key="flow", kind="flow", label=label, span=rule.span)
         previous, label = node, "next"
         if rule.kind in {"limit", "trial"}:
-            graph.add_edge(node, "outcome:modified", kind="verdict", label="reduces",
+            graph.add_edge(node, "outcome:modified", key="verdict", kind="verdict", label="reduces",
                            span=rule.span)
-        graph.add_edge(node, "outcome:non_certified", kind="verdict", label="fails",
+        graph.add_edge(node, "outcome:non_certified", key="verdict", kind="verdict", label="fails",
                        span=rule.span)
-    graph.add_edge(previous, "outcome:certified", kind="flow",
+    graph.add_edge(previous, "outcome:certified", key="flow", kind="flow",
                    label="all pass" if g.rules else "applies", span=g.span)
     for rule in g.rules:
         for target in rule.overrides:
-            graph.add_edge(f"rule:{rule.name}", f"rule:{target}", kind="overrides",
+            graph.add_edge(f"rule:{rule.name}", f"rule:{target}", key="overrides", kind="overrides",
                            label="overrides", span=rule.span)
     _data_nodes(graph, g)
     return graph
 
 
-def _data_nodes(graph: nx.DiGraph, g: ir.Guideline) -> None:
+def _data_nodes(graph: nx.MultiDiGraph, g: ir.Guideline) -> None:
     for vs in g.valuesets.values():
         graph.add_node(f"valueset:{vs.name}", kind="valueset", label=vs.describe(), ir=vs,
                        span=vs.span, citation=g.citation, section=None)
@@ -66,16 +69,16 @@ def _data_nodes(graph: nx.DiGraph, g: ir.Guideline) -> None:
         for template in (rule.otherwise, rule.undocumented, rule.partial):
             for part in template or ():
                 if isinstance(part, tuple) and part[0] in g.definitions:
-                    graph.add_edge(f"def:{part[0]}", f"rule:{rule.name}", kind="uses",
+                    graph.add_edge(f"def:{part[0]}", f"rule:{rule.name}", key="uses", kind="uses",
                                    label="uses", span=rule.span)
     for user, exprs in users:
         for e in exprs:
             for ref in walk(e):
                 if isinstance(ref, ir.DefRef):
-                    graph.add_edge(f"def:{ref.name}", user, kind="uses", label="uses",
+                    graph.add_edge(f"def:{ref.name}", user, key="uses", kind="uses", label="uses",
                                    span=ref.span)
                 elif isinstance(ref, ir.ValueSetRef):
-                    graph.add_edge(f"valueset:{ref.name}", user, kind="uses", label="uses",
+                    graph.add_edge(f"valueset:{ref.name}", user, key="uses", kind="uses", label="uses",
                                    span=ref.span)
 
 
@@ -89,7 +92,7 @@ def walk(e: ir.Expr) -> Iterator[ir.Expr]:
         yield from walk(e.filter)
 
 
-def flow_rules(graph: nx.DiGraph) -> list[str]:
+def flow_rules(graph: nx.MultiDiGraph) -> list[str]:
     """The rule nodes in evaluation order: the chain of flow edges from `applies`."""
     order: list[str] = []
     node = "applies"

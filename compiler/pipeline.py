@@ -27,7 +27,7 @@ class Compiled:
     source: str
     diagnostics: list[Diagnostic]
     ir: ir.Guideline | None = None
-    graph: nx.DiGraph | None = None
+    graph: nx.MultiDiGraph | None = None
     _evaluator: Evaluator | None = field(default=None, repr=False)
 
     @property
@@ -47,6 +47,17 @@ class Compiled:
 
 
 def compile_source(source: str, path: str = "<string>") -> Compiled:
+    try:
+        return _compile_source(source, path)
+    except RecursionError:  # the parser's nesting limit should make this unreachable
+        from ..dsl.diagnostics import Span
+        d = Diagnostic("E104", "error", f"this guideline is too deeply nested to compile "
+                       f"(limit {parser.MAX_DEPTH} levels)", Span(path, 1, 1, 1, 2),
+                       "split deep expressions into named definitions (`define`)")
+        return Compiled(path, source, [d])
+
+
+def _compile_source(source: str, path: str) -> Compiled:
     sink = Sink()
     parsed = parser.parse(source, path)
     sink.extend(parsed.diagnostics)
@@ -60,12 +71,15 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
 
 
 def compile_file(path: str | Path) -> Compiled:
+    from ..dsl.diagnostics import Span
+    from ..dsl.files import FileProblem, read_text
     p = Path(path)
     try:
-        source = p.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        from ..dsl.diagnostics import Span
-        d = Diagnostic("E001", "error", f"cannot read the file: {exc}", Span(str(p), 1, 1, 1, 1))
+        source = read_text(p)
+    except FileProblem as exc:
+        code = "E105" if "over the limit" in str(exc) else "E001"
+        message = str(exc).split(": ", 1)[1] if str(exc).startswith(str(p)) else str(exc)
+        d = Diagnostic(code, "error", message, Span(str(p), 1, 1, 1, 1))
         return Compiled(str(p), "", [d])
     return _cached(str(p), source)
 

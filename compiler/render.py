@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..dsl.diagnostics import inert
 from .library import Review
 
 X12_ACTION = {"certified": "A1", "modified": "A6", "non_certified": "A3"}
@@ -23,9 +24,10 @@ def ur_outcome(review: Review) -> str | None:
 
 
 def _item(review: Review) -> str:
+    """The item as the provider wrote it: case text, so shown inert (one line, no escapes)."""
     r = review.request
-    return str(r.get("item") or f"{r.get('treatment', 'treatment').replace('_', ' ')}"
-               + (f", {r['visits']} visits" if r.get("visits") else ""))
+    return inert(str(r.get("item") or f"{r.get('treatment', 'treatment').replace('_', ' ')}"
+                     + (f", {r['visits']} visits" if r.get("visits") else "")))
 
 
 def _quantity_line(review: Review) -> str:
@@ -114,11 +116,11 @@ def text(reviews: list[Review]) -> str:
         if first:
             if out:
                 out.append("")
-            out.append(f"Case {rv.case.case_id} — review date {rv.case.review_date}")
+            out.append(f"Case {inert(rv.case.case_id)} — review date {rv.case.review_date}")
             out.append("=" * len(out[-1]))
         d = rv.determination
         out.append("")
-        out.append(f"Request {rv.request['id']}: {_item(rv)}")
+        out.append(f"Request {inert(rv.request['id'])}: {_item(rv)}")
         decision = WORDS[rv.decision]
         qty = _quantity_line(rv)
         outcome = ur_outcome(rv)
@@ -128,16 +130,17 @@ def text(reviews: list[Review]) -> str:
         out.append(line)
         if rv.guideline is not None and rv.guideline.ir is not None:
             gi = rv.guideline.ir
-            out.append(f"  Guideline: {gi.title} — {gi.citation} ({gi.id})")
-            out.append("  Chosen:    " + _wrap(rv.choice[:1].upper() + rv.choice[1:] + ".", 13))
+            out.append(inert(f"  Guideline: {gi.title} — {gi.citation} ({gi.id})"))
+            out.append("  Chosen:    " + _wrap(inert(rv.choice[:1].upper() + rv.choice[1:] + "."),
+                                               13))
         else:
-            out.append(f"  Guideline: none — {rv.choice}")
+            out.append(f"  Guideline: none — {inert(rv.choice)}")
         if d.reasons:
             out.append("  Reasons:")
             for n, r in enumerate(d.reasons, 1):
-                out.append(f"    {n}. {r.text}")
-                out.append(f"       [{r.citation}]")
-        out.append("  Rationale: " + _wrap(rationale(rv), 13))
+                out.append(f"    {n}. {inert(r.text)}")
+                out.append(f"       [{inert(r.citation)}]")
+        out.append("  Rationale: " + _wrap(inert(rationale(rv)), 13))
     return "\n".join(out) + "\n"
 
 
@@ -175,7 +178,9 @@ def markdown(reviews: list[Review]) -> str:
 
 
 def _md(s: str) -> str:
-    """Escape Markdown's special characters in user text."""
-    for ch in "\\`*_[]<>#|":
+    """User text as Markdown data: control characters and line breaks shown as escapes (so no
+    text can start a new heading or list item), then Markdown's special characters escaped."""
+    s = inert(str(s))
+    for ch in "\\`*_[]<>#|!~":
         s = s.replace(ch, "\\" + ch)
     return s

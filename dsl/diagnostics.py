@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
@@ -94,23 +95,52 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
+# Characters that would act on a terminal or reorder text rather than show as themselves.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_ACTIVE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029" + _BIDI + "]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def inert(text: str) -> str:
+    """User text made safe to print: control characters, line breaks and bidi overrides are
+    shown as escapes (\\n, \\x1b, \\u202e) so they neither act on a terminal nor start a
+    new line of a letter."""
+    if not _ACTIVE.search(text):
+        return text
+    return _ACTIVE.sub(lambda m: _NAMED.get(m.group(), f"\\u{ord(m.group()):04x}"
+                                        if ord(m.group()) > 0xff else f"\\x{ord(m.group()):02x}"),
+                       text)
+
+
+EXCERPT = 100  # characters of a source line shown around a diagnostic
+
+
 def render(diag: Diagnostic, source: str | None) -> str:
     """`file:line:col: error[CODE]: message`, the source line, a caret underline, the hint."""
-    lines = [f"{diag.span}: {diag.severity}[{diag.code}]: {diag.message}"]
+    lines = [f"{inert(str(diag.span))}: {diag.severity}[{diag.code}]: {inert(diag.message)}"]
     if source is not None and diag.span.line > 0:
-        text_lines = source.splitlines()
+        text_lines = source.split("\n")  # lines as the parser counts them
         if diag.span.line <= len(text_lines):
-            text = text_lines[diag.span.line - 1]
+            text = text_lines[diag.span.line - 1].rstrip("\r")
             width = max(1, (diag.span.end_column - diag.span.column)
                         if diag.span.end_line == diag.span.line else len(text) - diag.span.column + 1)
+            column = diag.span.column
+            if len(text) > EXCERPT:  # a window around the column, marked with ellipses
+                start = max(0, min(column - 1 - EXCERPT // 3, len(text) - EXCERPT))
+                text = ("..." if start else "") + text[start:start + EXCERPT] + (
+                    "..." if start + EXCERPT < len(text) else "")
+                column = column - start + (3 if start else 0)
+                width = min(width, EXCERPT)
+            # Tabs and other active characters become one visible mark each, so the caret lines up.
+            text = _ACTIVE.sub(lambda m: " " if m.group() == "\t" else "?", text)
             gutter = f"{diag.span.line:>4} | "
             lines.append(gutter + text)
-            lines.append(" " * (len(gutter) + diag.span.column - 1) + "^" * max(1, width))
+            lines.append(" " * (len(gutter) + column - 1) + "^" * max(1, width))
     for message, span in diag.notes:
-        lines.append(f"  note: {span}: {message}")
+        lines.append(f"  note: {span}: {inert(message)}")
     if diag.witness is not None:
         import json
         lines.append(f"  witness: {json.dumps(diag.witness, default=str)}")
     if diag.hint:
-        lines.append(f"  hint: {diag.hint}")
+        lines.append(f"  hint: {inert(diag.hint)}")
     return "\n".join(lines)

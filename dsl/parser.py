@@ -53,16 +53,74 @@ class ParseResult:
     lost_names: frozenset[str] = frozenset()  # names the broken items would have defined
 
 
+# Limits that keep hostile input from exhausting the compiler (README, "Bad input").
+MAX_DIGITS = 15  # digits in one number literal
+MAX_DEPTH = 100  # nesting of expressions, values and parentheses in the parse tree
+
+
 def parse(source: str, path: str = "<string>") -> ParseResult:
     """Parse a whole file; on a syntax error, parse item by item to report every broken item."""
     sink = Sink()
+    if source.startswith("\ufeff"):  # a byte-order mark is not part of the text
+        source = " " + source[1:]
+    too_long = _long_numbers(source, path)
+    if too_long:
+        return ParseResult(None, too_long, complete=False)
     try:
         tree = _lark().parse(source, start="start")
     except lark.exceptions.UnexpectedInput as exc:
         return _parse_items(source, path, sink, exc)
+    except lark.exceptions.LarkError as exc:  # never expected: report it located, not raised
+        sink.error("E101", f"cannot parse this file: {exc}", Span(path, 1, 1, 1, 2))
+        return ParseResult(None, sink.sorted(), complete=False)
+    deep = _too_deep(tree, path)
+    if deep is not None:
+        return ParseResult(None, [deep], complete=False)
     builder = _Builder(path, sink)
     guideline = builder.build(tree, source)
     return ParseResult(guideline, sink.sorted())
+
+
+_NUMBER_RUN = re.compile(r"\d{%d,}" % (MAX_DIGITS + 1))
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+
+
+def _long_numbers(source: str, path: str) -> list[Diagnostic]:
+    """Number literals longer than MAX_DIGITS (outside strings and comments), located."""
+    if not _NUMBER_RUN.search(source):
+        return []
+    code = _STRING_OR_COMMENT.sub(lambda m: " " * len(m.group()), source)
+    out = []
+    for m in _NUMBER_RUN.finditer(code):
+        line = source.count("\n", 0, m.start()) + 1
+        column = m.start() - (source.rfind("\n", 0, m.start()) + 1) + 1
+        out.append(Diagnostic(
+            "E103", "error", f"this number has {len(m.group())} digits; at most {MAX_DIGITS} "
+            "are allowed", Span(path, line, column, line, column + min(len(m.group()), 40),
+                                m.start(), m.end()),
+            "a count, cap or duration this large cannot mean anything in a guideline"))
+        if len(out) >= 20:
+            break
+    return out
+
+
+def _too_deep(tree: Any, path: str) -> Diagnostic | None:
+    """The first parse-tree node nested deeper than MAX_DEPTH, found without recursion."""
+    stack = [(tree, 1, tree)]
+    while stack:
+        node, depth, anchor = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = anchor.meta  # the clause that holds the deep expression
+            line, column = getattr(meta, "line", 1), getattr(meta, "column", 1)
+            return Diagnostic("E104", "error", f"this expression is too deeply nested "
+                              f"(limit {MAX_DEPTH} levels)", Span(path, line, column, line,
+                                                                  column + 1),
+                              "split it into named definitions (`define`), each a few levels "
+                              "deep")
+        for child in node.children:
+            if isinstance(child, lark.Tree):
+                stack.append((child, depth + 1, child if depth <= 2 else anchor))
+    return None
 
 
 _TOKENS_WITH_HASH = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
@@ -97,12 +155,18 @@ def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseR
             continue
         start = "header_start" if i == 0 else "item_start"
         try:
-            trees.append((start, _lark().parse(_blank_outside(source, a, b), start=start)))
+            tree = _lark().parse(_blank_outside(source, a, b), start=start)
         except lark.exceptions.UnexpectedInput as exc:
             sink.items.append(_syntax_diagnostic(exc, path, source[:b]))
             m = re.match(r"\s*\w+\s+([a-z_][a-z0-9_]*)", source[a:b])
             if m:
                 lost.add(m.group(1))
+            continue
+        deep = _too_deep(tree, path)
+        if deep is not None:
+            sink.items.append(deep)
+            continue
+        trees.append((start, tree))
     if not sink.items:  # the item-wise parse found nothing: report the whole-file error
         sink.items.append(_syntax_diagnostic(first, path, source))
     builder = _Builder(path, sink)

@@ -16,7 +16,7 @@ from .compiler import cases as casesmod
 from .compiler import render, testing
 from .compiler.library import Library, LibraryError, Review
 from .compiler.pipeline import Compiled, compile_file, find_guidelines
-from .dsl.diagnostics import Diagnostic
+from .dsl.diagnostics import Diagnostic, inert
 from .dsl.diagnostics import render as render_diag
 
 EXIT_CODES = """\b
@@ -64,7 +64,8 @@ def _style(text: str, fg: str, bold: bool = False) -> str:
 
 
 def _fail(message: str, code: int = 1) -> "typer.Exit":
-    typer.echo(f"{_style('error', 'red', True)}: {message}", err=True)
+    text = "\n".join(inert(line) for line in message.split("\n"))
+    typer.echo(f"{_style('error', 'red', True)}: {text}", err=True)
     return typer.Exit(code)
 
 
@@ -272,23 +273,60 @@ def _looks_like_case(f: Path) -> bool:
     return "case_id" in head or "requests" in head
 
 
-def _iter_cases(paths: list[str]) -> Iterator[casesmod.Case]:
+def _load_library(paths: list[str]) -> Library:
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise _fail(f"no such guideline library: {', '.join(missing)} (give --library DIR)", 2)
+    try:
+        return Library.load(paths)
+    except LibraryError as exc:
+        raise _fail(f"the guideline library has errors:\n{exc}")
+
+
+class _CaseProblems:
+    """Bad case files and JSON Lines records: each reported as it is met (stderr), counted,
+    and the review goes on with the others; the run exits 1 at the end."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def report(self, exc: casesmod.CaseError) -> None:
+        self.count += 1
+        typer.echo(f"error: {inert(str(exc))}", err=True)
+
+
+def _iter_cases(paths: list[str], problems: _CaseProblems | None = None,
+                warn: bool = True) -> Iterator[casesmod.Case]:
     for name in paths:
         p = Path(name)
+        if not p.exists():
+            raise _fail(f"{name}: no such file or folder", 2)
         files = sorted(f for f in p.rglob("*") if f.suffix in {".yaml", ".yml", ".json", ".jsonl"}) \
             if p.is_dir() else [p]
         for f in files:
             if p.is_dir() and not _looks_like_case(f):
                 typer.echo(f"skipped {f}: not a case file (no case_id or requests)", err=True)
                 continue
+            items: Iterator[casesmod.Case | casesmod.CaseError]
             if f.suffix == ".jsonl":
-                try:
-                    text = f.read_text("utf-8")
-                except OSError as exc:
-                    raise casesmod.CaseError(f"{f}: cannot read ({exc.strerror})") from None
-                yield from casesmod.iter_jsonl(text, str(f))
+                items = casesmod.iter_jsonl_file(f)
             else:
-                yield from casesmod.load(f)
+                def one(f: Path = f) -> Iterator[casesmod.Case | casesmod.CaseError]:
+                    try:
+                        yield from casesmod.load(f)
+                    except casesmod.CaseError as exc:
+                        yield exc
+                items = one()
+            for item in items:
+                if isinstance(item, casesmod.CaseError):
+                    if problems is None:
+                        raise item
+                    problems.report(item)
+                    continue
+                if warn:
+                    for w in item.warnings:
+                        typer.echo(f"warning: {inert(w)}", err=True)
+                yield item
 
 
 def _count_cases(paths: list[str]) -> int | None:
@@ -346,13 +384,18 @@ def review(
 ) -> None:
     """Review each request of each case against the guideline library."""
     day = _parse_date(as_of)
-    try:
-        lib = Library.load(library)
-    except LibraryError as exc:
-        raise _fail(f"the guideline library has errors:\n{exc}")
+    lib = _load_library(library)
+
+    problems = _CaseProblems()
+    if html_path is not None:
+        if format == ReviewFormat.jsonl:
+            raise _fail("--html needs the reviews kept: use --format text, markdown or json", 2)
+        _writable(html_path)
+    if output is not None:
+        _writable(output)
 
     def reviews() -> Iterator[Review]:
-        for case in _iter_cases(case_paths):
+        for case in _iter_cases(case_paths, problems):
             yield from lib.review(case, day)
 
     try:
@@ -364,8 +407,6 @@ def review(
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
     if html_path is not None:
-        if format == ReviewFormat.jsonl:
-            raise _fail("--html needs the reviews kept: use --format text, markdown or json", 2)
         from .compiler import dot as dotmod
         from .compiler import html as htmlmod
         try:
@@ -373,6 +414,18 @@ def review(
         except dotmod.DotMissing as exc:
             raise _fail(str(exc))
         typer.echo(f"HTML report written to {html_path}", err=True)
+    if problems.count:
+        raise _fail(f"{problems.count} case file{'s' if problems.count != 1 else ''} or "
+                    f"line{'s' if problems.count != 1 else ''} could not be reviewed (above); "
+                    "every other case was reviewed")
+
+
+def _writable(path: Path) -> None:
+    """An output path guidec can write: its folder exists and it is not itself a folder."""
+    if path.is_dir():
+        raise _fail(f"{path}: is a folder; give a file name to write", 2)
+    if not path.parent.exists():
+        raise _fail(f"{path}: the folder {path.parent} does not exist", 2)
 
 
 @app.command(epilog="\b\nExamples:\n  guidec run guidelines/mtus/chronic_pain/physical_medicine.gl "
@@ -388,11 +441,14 @@ def run(
         typer.echo(compiled.render_diagnostics(), err=True)
         raise typer.Exit(1)
     lib = Library([compiled])
+    problems = _CaseProblems()
     try:
-        _emit((rv for c in _iter_cases(case_paths) for rv in lib.review(c)), format,
+        _emit((rv for c in _iter_cases(case_paths, problems) for rv in lib.review(c)), format,
               _count_cases(case_paths))
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
+    if problems.count:
+        raise _fail(f"{problems.count} case file(s) or line(s) could not be reviewed (above)")
 
 
 @app.command(epilog="\b\nExamples:\n"
@@ -429,6 +485,8 @@ def viz(
         if not reqs:
             raise _fail(f"{case}: no request with id {request!r}", 2)
         det = compiled.evaluator.evaluate(loaded, reqs[0])
+    if output is not None:
+        _writable(output)
     fmt = output.suffix.lstrip(".").lower() if output else "dot"
     if fmt not in {"dot", "gv", "svg", "png", "pdf"}:
         raise _fail(f"unknown picture format '.{fmt}': use .dot, .svg, .png or .pdf", 2)
@@ -460,10 +518,7 @@ def corpus(
     from .compiler import corpus as corpusmod
     if not folder.is_dir():
         raise _fail(f"{folder} is not a folder", 2)
-    try:
-        lib = Library.load(library)
-    except LibraryError as exc:
-        raise _fail(f"the guideline library has errors:\n{exc}")
+    lib = _load_library(library)
     files = corpusmod.case_files(folder)
     try:
         rows = list(_progress(corpusmod.iter_rows(lib, files), len(files), None))

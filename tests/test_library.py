@@ -90,10 +90,26 @@ def test_disputed_requests_are_upheld_or_overturned_as_submitted(lib, ur, extra,
                                                  "non_certified": "A3"}[decision]
 
 
-def test_unknown_term_in_case_names_closest():
-    with pytest.raises(cases.CaseError, match="did you mean 'chiropractic'"):
-        cases.from_dict({"case_id": "x", "review_date": "2017-01-01",
+def test_unknown_term_in_case_is_a_warning_naming_the_closest_and_still_reviewed():
+    c = cases.from_dict({"case_id": "x", "review_date": "2017-01-01",
+                         "surgeries": [{"procedure": "umbilical_hernia_repair"}],
                          "requests": [{"id": "1", "treatment": "chiropractc"}]})
+    assert len(c.warnings) == 2
+    assert "surgeries[0].procedure" in c.warnings[0] and "umbilical_hernia_repair" in c.warnings[0]
+    assert "requests[0].treatment" in c.warnings[1]
+    assert "did you mean 'chiropractic'" in c.warnings[1]
+    assert c.requests[0]["treatment"] == "chiropractc"
+
+
+def test_unknown_term_in_case_is_reviewed_with_a_warning_on_stderr(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("case_id: x\nreview_date: 2016-01-01\n"
+                 "surgeries: [{procedure: umbilical_hernia_repair, date: 2010-01-01}]\n"
+                 "requests: [{id: 1, treatment: physical_therapy, visits: 6}]\n")
+    r = guidec("review", str(f), "--library", "guidelines", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert "warning:" in r.stderr and "umbilical_hernia_repair" in r.stderr
+    assert json.loads(r.stdout)[0]["decision"] == "certified"
 
 
 def test_examples_cover_every_treatment_and_surgery_with_cited_determinations():
@@ -126,9 +142,16 @@ def test_corpus_command_on_example_folder(tmp_path):
 
 
 @pytest.mark.skipif(not SHARED_IMR.exists(), reason="shared IMR corpus not beside the checkout")
-def test_agreement_with_real_imr_decisions_is_at_least_90_percent():
+def test_agreement_with_real_imr_decisions_where_the_library_decides_is_at_least_90_percent():
+    # The visible corpus now holds categories the library does not encode yet (imaging,
+    # medications, equipment): those are reviewed without error and get "no applicable
+    # guideline". Where a guideline of the library decides, it must agree with the reviewer.
     r = guidec("corpus", str(SHARED_IMR), "--library", "guidelines", "--format", "json")
     assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stdout)["summary"]
-    assert summary["requests"] >= 59
-    assert summary["agreement"] >= 0.90, summary
+    data = json.loads(r.stdout)
+    assert data["summary"]["requests"] >= 200
+    decided = [row for row in data["rows"] if row["guideline"] != "(none)"]
+    assert len(decided) >= 55
+    agree = sum(row["agree"] for row in decided)
+    assert agree / len(decided) >= 0.90, (agree, len(decided))
+    assert any(row["expected"] == "certified" and row["agree"] for row in decided)
