@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -31,6 +32,23 @@ DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 class Options:
     entries: int = 2  # symbolic entries per list in the case
     timeout_ms: int = 2000  # per solver call
+    budget_ms: int = 30000  # the whole analysis of one file (encoding and every solver call)
+
+
+class OutOfBudget(Exception):
+    """The analysis of one file used up its budget; the findings so far stand."""
+
+
+class Budget:
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+        self.deadline = time.monotonic() + ms / 1000
+
+    def left_ms(self) -> int:
+        left = int((self.deadline - time.monotonic()) * 1000)
+        if left <= 0:
+            raise OutOfBudget()
+        return left
 
 
 class Val:
@@ -64,6 +82,7 @@ class Encoder:
         self.review_date = z3.Int("review_date")
         self.defs: dict[tuple[str, str], Val] = {}
         self.used_review_date = False
+        self.budget: Budget | None = None
 
     # ---------------------------------------------------------------- variables
     def _new(self, name: str, t: facts.Type) -> Val:
@@ -142,6 +161,7 @@ class ExprEncoder:
         self.enc, self.g = enc, g
         self.scope: list[tuple[str, int]] = []  # the entries filters are looking at
         self.fresh = itertools.count()
+        self.steps = 0
 
     def bool_(self, e: ir.Expr | None) -> Val:
         if e is None:
@@ -149,6 +169,9 @@ class ExprEncoder:
         return self.expr(e)
 
     def expr(self, e: ir.Expr) -> Val:
+        self.steps += 1
+        if self.steps % 256 == 0 and self.enc.budget is not None:
+            self.enc.budget.left_ms()  # raises OutOfBudget when the file's time is up
         return getattr(self, "_" + type(e).__name__)(e)  # type: ignore[no-any-return]
 
     def _Const(self, e: ir.Const) -> Val:
@@ -171,12 +194,13 @@ class ExprEncoder:
         return self.enc.entry_field(coll, i, e.name)
 
     def _DefRef(self, e: ir.DefRef) -> Val:
-        key = (self.g.id, e.name) if not self.scope else None
-        if key is not None and key in self.enc.defs:
+        # A definition reads the case as a whole (never the entry a filter is looking at), so
+        # its term is built once and shared by every use: `d1 = d0 + d0` stays linear.
+        key = (self.g.id, e.name)
+        if key in self.enc.defs:
             return self.enc.defs[key]
         val = self.expr(self.g.definitions[e.name].expr)
-        if key is not None:
-            self.enc.defs[key] = val
+        self.enc.defs[key] = val
         return val
 
     def _ValueSetRef(self, e: ir.ValueSetRef) -> Val:
@@ -352,7 +376,10 @@ class Analyzer:
     def _solve(self, enc: Encoder, goal: Any, witness: bool = True) -> tuple[str, Any]:
         """sat / unsat / unknown, and a small model when sat."""
         opt = z3.Optimize()
-        opt.set("timeout", self.options.timeout_ms)
+        limit = self.options.timeout_ms
+        if enc.budget is not None:
+            limit = min(limit, enc.budget.left_ms())
+        opt.set("timeout", limit)
         opt.add(*enc.constraints)
         opt.add(goal)
         if witness:
@@ -366,17 +393,24 @@ class Analyzer:
     def check(self, compiled: Compiled) -> list[Diagnostic]:
         g = compiled.ir
         assert g is not None and compiled.ok
+        out: list[Diagnostic] = list(valueset_overlaps(g))
         enc = Encoder([g], self.options)
-        m = _encode(enc, g)
-        base = z3.And(m.applies, m.in_force)
-        out: list[Diagnostic] = []
-        by_name = {r.name: r for r in g.rules}
-        for r in g.rules:
-            out.extend(self._never_applies(enc, m, base, r, by_name))
-        out.extend(self._conflicts(enc, m, base, g))
-        out.extend(self._redundant(enc, m, base, g))
-        out.extend(self._gap(enc, m, base, g))
-        out.extend(valueset_overlaps(g))
+        enc.budget = Budget(self.options.budget_ms)
+        try:
+            m = _encode(enc, g)
+            base = z3.And(m.applies, m.in_force)
+            by_name = {r.name: r for r in g.rules}
+            for r in g.rules:
+                out.extend(self._never_applies(enc, m, base, r, by_name))
+            out.extend(self._conflicts(enc, m, base, g))
+            out.extend(self._redundant(enc, m, base, g))
+            out.extend(self._gap(enc, m, base, g))
+        except OutOfBudget:
+            out.append(Diagnostic(
+                "N001", "note", f"the analysis of this guideline stopped at its budget of "
+                f"{self.options.budget_ms / 1000:g} s; the checks it did not reach are not "
+                "reported", g.span, "simplify the definitions and conditions, or raise "
+                "--analysis-budget"))
         return out
 
     def _gave_up(self, what: str, span: Span) -> Diagnostic:

@@ -10,6 +10,7 @@ from typing import Any
 import graphviz
 import networkx as nx
 
+from ..dsl.diagnostics import inert
 from .evaluate import U, Determination
 
 INSTALL_HINT = ("Graphviz's `dot` program is not installed: install it with "
@@ -40,15 +41,19 @@ class DotMissing(RuntimeError):
 
 
 def _esc(text: str) -> str:
-    """Escape user text for a DOT label (backslashes start escapes; quotes end strings)."""
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    """User text as a quoted DOT string, never markup: backslashes (which start Graphviz's
+    escapes such as \\N) and quotes escaped, control characters shown inert, and marked so the
+    graphviz library quotes it even when it looks like an HTML label (`<i>...</i>`)."""
+    text = inert(str(text)).replace("\\", "\\\\").replace('"', '\\"')
+    return graphviz.nohtml(text)  # type: ignore[no-any-return]
 
 
 def _label(*lines: str, width: int = 34) -> str:
     out: list[str] = []
     for line in lines:
-        out.extend(textwrap.wrap(line, width) or [""])
-    return "\\n".join(_esc(x) for x in out)
+        out.extend(textwrap.wrap(inert(str(line)), width) or [""])
+    text = "\\n".join(x.replace("\\", "\\\\").replace('"', '\\"') for x in out)
+    return graphviz.nohtml(text)  # type: ignore[no-any-return]
 
 
 def _node_id(node: str) -> str:

@@ -8,6 +8,8 @@ with `<` escaped, so no text can close the element.
 from __future__ import annotations
 
 import html
+import base64
+import hashlib
 import json
 import re
 from typing import Any
@@ -87,7 +89,22 @@ def _svg(review: Review) -> str:
     assert g is not None and g.graph is not None
     svg = dotmod.render(dotmod.to_dot(g.graph, review.determination), "svg").decode("utf-8")
     svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
-    return re.sub(r"^<!DOCTYPE[^>]*>\s*", "", svg, flags=re.S)
+    svg = re.sub(r"^<!DOCTYPE[^>]*>\s*", "", svg, flags=re.S)
+    return inert_svg(svg)
+
+
+_ACTIVE_ATTR = re.compile(r'\s(?:on[a-z]+|href|xlink:href|src|formaction)\s*=\s*'
+                          r'(?:"[^"]*"|\'[^\']*\')', re.I)
+_ACTIVE_TAG = re.compile(r"<\s*(script|foreignObject|iframe|object|embed)\b.*?"
+                         r"(?:<\s*/\s*\1\s*>|/>)", re.I | re.S)
+
+
+def inert_svg(svg: str) -> str:
+    """Defence in depth: the DOT guidec writes quotes every user string, so Graphviz's SVG has
+    no links or scripts; still, drop any link, event handler or script element before
+    the SVG is put in a page. The tooltips Graphviz makes (<a xlink:title>) stay."""
+    svg = _ACTIVE_TAG.sub("", svg)
+    return _ACTIVE_ATTR.sub("", svg)
 
 
 def _letter(review: Review) -> str:
@@ -129,7 +146,12 @@ def report(reviews: list[Review]) -> str:
             f'<div class="graph">{graph_html}</div>'
             f'<script type="application/json" class="node-data">{payload}</script></section>')
     title = "guidec review: " + ", ".join(sorted({rv.case.case_id for rv in reviews}))
+    # Only guidec's own script may run: its hash is the page's one allowed script.
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode()
+    csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+           f"script-src 'sha256-{digest}'")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
             f"<header><h1>{_e(title)}</h1></header>{''.join(sections)}"
             f"<script>{SCRIPT}</script></body></html>\n")

@@ -226,7 +226,11 @@ def _titled(keyword: str, name: str, title: str | None) -> str:
 
 def valueset(v: ast.ValueSet) -> list[str]:
     head = _titled("valueset", v.name, v.title) + " ="
-    body = ("icd10 {" + ", ".join(v.codes) + "}") if v.codes else ("{" + ", ".join(v.terms) + "}")
+    # Both parts when a set mixes codes and terms (an error the checker reports): formatting
+    # never drops what the author wrote.
+    parts = (["icd10 {" + ", ".join(v.codes) + "}"] if v.codes else []) + (
+        ["{" + ", ".join(v.terms) + "}"] if v.terms or not v.codes else [])
+    body = " + ".join(parts)
     if len(head) + 1 + len(body) <= WIDTH:
         return [f"{head} {body}"]
     return [head] + _wrap_list(body, INDENT, INDENT * 2)
@@ -312,7 +316,7 @@ ITEMS: dict[type, Callable[[Any], list[str]]] = {
 # ---------------------------------------------------------------- file
 def format_guideline(g: ast.Guideline, source: str) -> str:
     """The canonical text of a parsed file; comments stay above the item they were in or above."""
-    src_lines = source.splitlines()
+    src_lines = source.split("\n")
     comments = list(g.comments)
     blocks: list[tuple[int, int, list[str]]] = [(g.header.span.line, g.header.span.end_line,
                                                  header(g.header))]

@@ -155,8 +155,11 @@ def check(
     tests: bool = typer.Option(True, "--tests/--no-tests", help="Also run the embedded tests."),
     analysis: bool = typer.Option(True, "--analysis/--no-analysis",
                                   help="Prove facts about the rules with the z3 solver."),
-    timeout: int = typer.Option(2000, "--analysis-timeout", help="Time limit per solver check, ms."),
-    entries: int = typer.Option(2, "--analysis-entries",
+    timeout: int = typer.Option(2000, "--analysis-timeout", min=1,
+                                help="Time limit per solver check, ms."),
+    budget: float = typer.Option(30.0, "--analysis-budget", min=0.1,
+                                 help="Time limit for the whole analysis of one file, seconds."),
+    entries: int = typer.Option(2, "--analysis-entries", min=1, max=8,
                                 help="Entries per list (history, surgeries, diagnoses) in the "
                                      "analysis's symbolic case."),
 ) -> None:
@@ -166,7 +169,8 @@ def check(
     diags = [d for c in compiled for d in c.diagnostics]
     suppressed = 0
     if analysis:
-        found, suppressed = analyze.analyze(compiled, analyze.Options(entries, timeout))
+        found, suppressed = analyze.analyze(compiled, analyze.Options(entries, timeout,
+                                                                       int(budget * 1000)))
         diags += found
     results = [r for c in compiled for r in (testing.run_tests(c) if tests else [])]
     diags += _test_diags(results)
@@ -197,7 +201,7 @@ def test(
     coverage: bool = typer.Option(False, "--coverage",
                                   help="Report the decision-graph nodes and edges the tests "
                                        "exercised, and list the rules they never reach."),
-    fail_under: Optional[float] = typer.Option(None, "--fail-under",
+    fail_under: Optional[float] = typer.Option(None, "--fail-under", min=0, max=100,
                                                help="With --coverage: exit 1 when total "
                                                     "coverage is below this percentage."),
 ) -> None:
