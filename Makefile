@@ -6,7 +6,8 @@ OUT    := out
 SEED   := examples/imr-seed-pt-cervical.yaml
 PM     := guidelines/mtus/chronic_pain/physical_medicine.gl
 
-.PHONY: demo test venv system-deps graphviz chromium bench clean lint
+.PHONY: demo test venv system-deps graphviz chromium bench clean lint fuzz
+FUZZ_MINUTES ?= 30
 
 # Debian packages: installed when running as root, otherwise named with the command to run.
 define need_pkg
@@ -58,8 +59,12 @@ lint: venv
 test: system-deps chromium venv lint
 	$(BIN)/python -m pytest -q
 
+# The long fuzzing campaign: every core for FUZZ_MINUTES; failing inputs go to fuzz-findings/.
+fuzz: venv
+	$(BIN)/python tests/fuzz/run.py --minutes $(FUZZ_MINUTES) --out fuzz-findings
+
 bench: venv
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(OUT) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OUT) *.egg-info .pytest_cache fuzz-findings

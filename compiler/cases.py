@@ -43,7 +43,7 @@ class Case:
     warnings: list[str] = field(default_factory=list)
 
 
-_DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+_DATE = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 _NDATE = {"anyOf": [_DATE, {"type": "null"}]}
 _INT = {"type": "integer", "minimum": 0}
 _RANGE = {"anyOf": [_INT, {"type": "object", "properties": {"min": _INT, "max": _INT},

@@ -81,7 +81,7 @@ def parse(source: str, path: str = "<string>") -> ParseResult:
     return ParseResult(guideline, sink.sorted())
 
 
-_NUMBER_RUN = re.compile(r"\d{%d,}" % (MAX_DIGITS + 1))
+_NUMBER_RUN = re.compile(r"[0-9]{%d,}" % (MAX_DIGITS + 1))
 _STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
 
 

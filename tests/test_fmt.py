@@ -23,7 +23,7 @@ def graph_signature(text: str, path: str):
     c = compile_source(text, path)
     assert c.ok, c.render_diagnostics()
     nodes = {n: {k: v for k, v in d.items() if k != "span"} for n, d in c.graph.nodes(data=True)}
-    edges = {(u, v): (d["kind"], d["label"]) for u, v, d in c.graph.edges(data=True)}
+    edges = {(u, v, k): d["label"] for u, v, k, d in c.graph.edges(keys=True, data=True)}
     return nodes, edges
 
 
