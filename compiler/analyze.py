@@ -78,7 +78,9 @@ class Encoder:
         self.soft: list[Any] = []  # "leave undocumented / absent" preferences for small witnesses
         patterns = sorted({c for g in guidelines for vs in g.valuesets.values() for c in vs.codes})
         self.code_classes = patterns + ["(other)"]
-        self.vocab = {cat: sorted(words) for cat, words in facts.vocabulary().items()}
+        self.schema = guidelines[0].schema if len(guidelines) == 1 else facts.merge(
+            g.schema for g in guidelines)
+        self.vocab = {cat: sorted(words) for cat, words in self.schema.vocab.items()}
         self.review_date = z3.Int("review_date")
         self.defs: dict[tuple[str, str], Val] = {}
         self.used_review_date = False
@@ -93,14 +95,15 @@ class Encoder:
             self.constraints.append(z3.Not(z3.And(val.t, val.f)))
             self.soft.append(z3.Not(z3.Or(val.t, val.f)))
         else:
-            val = Val(d=z3.Bool(name + "?documented"), v=z3.Int(name))
+            real = t.kind in {"decimal", "percent"}
+            val = Val(d=z3.Bool(name + "?documented"), v=z3.Real(name) if real else z3.Int(name))
             self.soft.append(z3.Not(val.d))
             if t.kind in {"term", "terms"}:
                 words = self.vocab.get(t.category or "", [])
                 self.constraints.append(z3.And(val.v >= 0, val.v < max(1, len(words))))
             elif t.kind == "code":
                 self.constraints.append(z3.And(val.v >= 0, val.v < len(self.code_classes)))
-            elif t.kind == "int":
+            elif t.kind in {"int", "decimal", "percent"}:
                 self.constraints.append(val.v >= 0)
         self.vars[name] = val
         return val
@@ -127,7 +130,7 @@ class Encoder:
     def entry_field(self, coll: str, i: int, name: str) -> Val:
         key = f"{coll}[{i}].{name}"
         fresh = key not in self.vars
-        val = self._new(key, facts.COLLECTIONS[coll][name])
+        val = self._new(key, self.schema.collections[coll][name])
         if fresh and name in facts.REQUIRED_FIELDS.get(coll, ()):
             self.constraints.append(z3.Implies(self.exists(coll, i), val.documented))
         return val
@@ -561,7 +564,7 @@ def witness(enc: Encoder, model: Any) -> dict[str, Any]:
         if m:
             coll, i, fld = m.group(1), int(m.group(2)), m.group(3)
             if z3.is_true(model.eval(enc.exists(coll, i), model_completion=True)):
-                shown = _show(enc, model, val, facts.COLLECTIONS[coll][fld])
+                shown = _show(enc, model, val, enc.schema.collections[coll][fld])
                 if shown is not _MISSING:
                     entries.setdefault((coll, i), {})[fld] = shown
             continue
@@ -572,7 +575,7 @@ def witness(enc: Encoder, model: Any) -> dict[str, Any]:
                 entries.setdefault((coll, int(index)), {})
             continue
         record, fld = name.split(".", 1)
-        shown = _show(enc, model, val, facts.RECORDS[record][fld])
+        shown = _show(enc, model, val, enc.schema.records[record][fld])
         if shown is not _MISSING:
             target = case.setdefault("requests", [{"id": "1"}])[0] if record == "request" \
                 else case.setdefault(record, {})
@@ -597,7 +600,10 @@ def _show(enc: Encoder, model: Any, val: Val, t: facts.Type) -> Any:
         return _MISSING
     if not z3.is_true(model.eval(val.d, model_completion=True)):
         return _MISSING
-    n = model.eval(val.v, model_completion=True).as_long()
+    number = model.eval(val.v, model_completion=True)
+    if t.kind in {"decimal", "percent"}:
+        return float(number.as_fraction()) if hasattr(number, "as_fraction") else str(number)
+    n = number.as_long()
     if t.kind in {"term", "terms"}:
         words = enc.vocab.get(t.category or "", [])
         return words[n] if 0 <= n < len(words) else n
@@ -628,7 +634,7 @@ def suppressed(diag: Diagnostic, source: str) -> bool:
 def analyze(compiled: Iterable[Compiled], options: Options = Options()
             ) -> tuple[list[Diagnostic], int]:
     """Findings for each compiled file and across them; and how many a comment suppressed."""
-    items = [c for c in compiled if c.ok]
+    items = [c for c in compiled if c.ok and c.kind == "guideline"]
     analyzer = Analyzer(options)
     found: list[tuple[Diagnostic, str]] = []
     for c in items:

@@ -53,18 +53,33 @@ _BOOL = {"type": ["boolean", "null"]}
 _DECISION = {"enum": ["certified", "modified", "non_certified"]}
 
 
-def _fact_schema(types: dict[str, facts.Type]) -> dict[str, Any]:
+_NUMBER = {"anyOf": [{"type": "number"}, {"type": "null"}]}
+
+
+def _fact_schema(types: dict[str, facts.Type], s: facts.Schema, prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, t in types.items():
-        out[name] = {"bool": _BOOL, "int": {"anyOf": [_INT, {"type": "null"}]}, "date": _NDATE,
-                     "term": _TERM, "code": {"type": "string"}}.get(t.kind, {})
+        shapes: dict[str, Any] = {"bool": _BOOL, "int": {"anyOf": [_INT, {"type": "null"}]}, "date": _NDATE,
+                 "decimal": _NUMBER, "percent": _NUMBER, "term": _TERM,
+                 "terms": {"type": "array", "items": _TERM}, "code": {"type": "string"},
+                 "text": {"type": ["string", "null"]},
+                 "duration": {"anyOf": [_INT, {"type": "null"}]}}
+        shape = dict(shapes.get(t.kind, {}))
+        words = s.describe(prefix, name)
+        if words:
+            shape["description"] = words
+        out[name] = shape
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def schema() -> dict[str, Any]:
-    """The JSON Schema of one case (draft 2020-12)."""
-    request_props = _fact_schema(facts.REQUEST)
+def schema(s: facts.Schema | None = None) -> dict[str, Any]:
+    """The JSON Schema of one case (draft 2020-12), generated from the declared facts."""
+    return _schema(s or facts.standard())
+
+
+@functools.lru_cache(maxsize=16)
+def _schema(s: facts.Schema) -> dict[str, Any]:
+    request_props = _fact_schema(s.records.get("request", {}), s, "request")
     request_props.update({
         "id": {"type": ["string", "integer"]},
         "item": {"type": "string", "description": "the item as the provider wrote it"},
@@ -78,9 +93,9 @@ def schema() -> dict[str, Any]:
     request_props["quantity"] = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
     # UR may certify part of another quantity ({rental_days: 30}); kept, not counted as visits.
     request_props["ur_certified"] = {"anyOf": [_INT, {"type": "object"}, {"type": "null"}]}
-    request_props.pop("per_week")
-    request_props.pop("weeks")
-    history_props = _fact_schema(facts.COLLECTIONS["history"])
+    request_props.pop("per_week", None)
+    request_props.pop("weeks", None)
+    history_props = _fact_schema(s.collections.get("history", {}), s, "history[]")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://guidec.dev/schema/case.json",
@@ -92,21 +107,23 @@ def schema() -> dict[str, Any]:
         "properties": {
             "case_id": {"type": "string", "minLength": 1},
             "review_date": _DATE,
-            "patient": {"type": "object", "properties": {
-                "age": {"anyOf": [_INT, {"type": "null"}]}, "sex": _TERM}},
-            "injury": {"type": "object", "properties": {
-                "date": _NDATE, "body_regions": {"type": "array", "items": _TERM}}},
+            "patient": {"type": "object", "properties": _fact_schema(
+                s.records.get("patient", {}), s, "patient")},
+            "injury": {"type": "object", "properties": _fact_schema(
+                s.records.get("injury", {}), s, "injury")},
             "diagnoses": {"type": "array", "items": {"anyOf": [
                 {"type": "string"},
                 {"type": "object", "required": ["code"], "properties": {
                     "code": {"type": "string"}, "text": {"type": "string"}}}]}},
             "surgeries": {"type": "array", "items": {
                 "type": "object", "required": ["procedure"],
-                "properties": _fact_schema(facts.COLLECTIONS["surgeries"])}},
+                "properties": _fact_schema(s.collections.get("surgeries", {}), s,
+                                           "surgeries[]")}},
             "history": {"type": "array", "items": {"type": "object", "required": ["treatment"],
                                                    "properties": history_props}},
             # Findings no guideline declares are carried along unread, whatever their shape.
-            "findings": {"type": "object", "properties": _fact_schema(facts.FINDINGS)},
+            "findings": {"type": "object", "properties": _fact_schema(
+                s.records.get("findings", {}), s, "findings")},
             "requests": {"type": "array", "minItems": 1, "items": {
                 "type": "object", "required": ["id", "treatment"],
                 "properties": request_props}},
@@ -124,14 +141,14 @@ def schema() -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=1)
-def _validator() -> Any:
-    base = jsonschema.validators.validator_for(schema())
+@functools.lru_cache(maxsize=16)
+def _validator(s: facts.Schema) -> Any:
+    base = jsonschema.validators.validator_for(_schema(s))
     # 2.0 is not a whole number of visits: integers are ints, never floats with no fraction.
     strict = base.TYPE_CHECKER.redefine(
         "integer", lambda checker, x: isinstance(x, int) and not isinstance(x, bool))
     cls = jsonschema.validators.extend(base, type_checker=strict)
-    return cls(schema(), format_checker=base.FORMAT_CHECKER)
+    return cls(_schema(s), format_checker=base.FORMAT_CHECKER)
 
 
 def _jsonable(value: Any) -> Any:
@@ -183,13 +200,14 @@ def _where(path: Any) -> str:
     return out or "(the case)"
 
 
-def from_dict(data: Any, source: str = "<case>") -> Case:
-    """Validate one case against the contract and normalize it for evaluation."""
+def from_dict(data: Any, source: str = "<case>", schema: facts.Schema | None = None) -> Case:
+    """Validate one case against the contract and the declared facts, and normalize it."""
+    s = schema or facts.standard()
     if not isinstance(data, dict):
         raise CaseError(f"{source}: a case must be a mapping of fields, not {type(data).__name__}")
     _shape(data, source)
     data = _jsonable(data)
-    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.path))
+    errors = sorted(_validator(s).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         e = errors[0]
         field_name = _where(e.path)
@@ -197,7 +215,7 @@ def from_dict(data: Any, source: str = "<case>") -> Case:
             raise CaseError(f"{source}: {field_name}: {e.message}")
         raise CaseError(f"{source}: field `{field_name}` has value {_show(e.instance)}: "
                         f"{_short(e)}")
-    return _normalize(data, source)
+    return _normalize(data, source, s)
 
 
 def _show(value: Any) -> str:
@@ -223,12 +241,12 @@ def _short(e: Any) -> str:
 
 
 def _term(value: Any, category: str, where: str, source: str,
-          warnings: list[str] | None = None) -> Any:
+          warnings: list[str] | None = None, schema: facts.Schema | None = None) -> Any:
     """A vocabulary term. An unknown term is a warning (naming the closest known term), and
     the record is still reviewed: a term no guideline names simply matches no rule."""
     if value is None:
         return None
-    known = facts.vocabulary()[category]
+    known = (schema or facts.standard()).vocab.get(category, frozenset())
     if value not in known:
         hint = did_you_mean(value, known)
         message = (f"{source}: field `{where}` has unknown {category} {_show(value)}"
@@ -257,53 +275,61 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _normalize(data: dict[str, Any], source: str) -> Case:
+def _typed(record: dict[str, Any], types: dict[str, facts.Type], where: str, src: str,
+           warns: list[str], schema: facts.Schema) -> dict[str, Any]:
+    """A record's declared dates parsed and its declared terms checked against the vocabulary
+    (an unknown term is a warning); undeclared fields are carried along unread."""
+    out = dict(record)
+    for key, value in record.items():
+        t = types.get(key)
+        if t is None or value is None:
+            continue
+        if t.kind == "date":
+            out[key] = _date(value, f"{where}.{key}", src)
+        elif t.kind == "term" and t.category:
+            _term(value, t.category, f"{where}.{key}", src, warns, schema)
+        elif t.kind == "terms" and t.category and isinstance(value, list):
+            for i, v in enumerate(value):
+                _term(v, t.category, f"{where}.{key}[{i}]", src, warns, schema)
+            out[key] = frozenset(v for v in value if v)
+    return _clean(out)
+
+
+def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
     src = f"{source} ({data['case_id']})"
     warns: list[str] = []
     review_date = _date(data["review_date"], "review_date", src)
-    injury = dict(data.get("injury") or {})
-    injury["date"] = _date(injury.get("date"), "injury.date", src)
-    regions = [_term(r, "body_region", f"injury.body_regions[{i}]", src, warns)
-               for i, r in enumerate(injury.get("body_regions") or [])]
-    injury["body_regions"] = frozenset(r for r in regions if r)
-    patient = dict(data.get("patient") or {})
-    _term(patient.get("sex"), "sex", "patient.sex", src, warns)
+    records = schema.records
+    injury = _typed(data.get("injury") or {}, records.get("injury", {}), "injury", src, warns,
+                    schema)
+    patient = _typed(data.get("patient") or {}, records.get("patient", {}), "patient", src,
+                     warns, schema)
+    findings = _typed(data.get("findings") or {}, records.get("findings", {}), "findings", src,
+                      warns, schema)
     diagnoses = [{"code": (d if isinstance(d, str) else d["code"]).strip().upper()}
                  for d in data.get("diagnoses") or []]
-    surgeries = []
-    for i, s in enumerate(data.get("surgeries") or []):
-        s = dict(s)
-        _term(s.get("procedure"), "procedure", f"surgeries[{i}].procedure", src, warns)
-        _term(s.get("body_region"), "body_region", f"surgeries[{i}].body_region", src, warns)
-        s["date"] = _date(s.get("date"), f"surgeries[{i}].date", src)
-        surgeries.append(_clean(s))
-    history = []
-    for i, h in enumerate(data.get("history") or []):
-        h = dict(h)
-        _term(h.get("treatment"), "treatment", f"history[{i}].treatment", src, warns)
-        _term(h.get("body_region"), "body_region", f"history[{i}].body_region", src, warns)
-        h["start"] = _date(h.get("start"), f"history[{i}].start", src)
-        h["end"] = _date(h.get("end"), f"history[{i}].end", src)
-        history.append(_clean(h))
-    requests = [_request(r, i, src, warns) for i, r in enumerate(data["requests"])]
+    lists = {}
+    for name in ("surgeries", "history"):
+        types = schema.collections.get(name, {})
+        lists[name] = [_typed(entry, types, f"{name}[{i}]", src, warns, schema)
+                       for i, entry in enumerate(data.get(name) or [])]
+    requests = [_request(r, i, src, warns, schema) for i, r in enumerate(data["requests"])]
     ids = [r["id"] for r in requests]
     if len(set(ids)) != len(ids):
         raise CaseError(f"{src}: field `requests` has a repeated request id")
     return Case(
         case_id=data["case_id"], review_date=review_date,  # type: ignore[arg-type]
-        patient=_clean(patient), injury=_clean(injury), diagnoses=diagnoses,
-        surgeries=surgeries, history=history, findings=_clean(dict(data.get("findings") or {})),
+        patient=patient, injury=injury, diagnoses=diagnoses,
+        surgeries=lists["surgeries"], history=lists["history"], findings=findings,
         requests=requests, expected=list(data.get("expected") or []), notes=data.get("notes"),
         source=source, warnings=warns,
     )
 
 
-def _request(r: dict[str, Any], i: int, src: str, warns: list[str]) -> dict[str, Any]:
+def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
+             schema: facts.Schema) -> dict[str, Any]:
     out = dict(r)
     out["id"] = str(r["id"])
-    for key, category in (("treatment", "treatment"), ("body_region", "body_region"),
-                          ("approach", "approach"), ("phase", "phase"), ("drug", "drug")):
-        _term(r.get(key), category, f"requests[{i}].{key}", src, warns)
     freq = r.get("frequency") or {}
     out["per_week"], out["weeks"] = _top(freq.get("per_week")), _top(freq.get("weeks"))
     visits = _top(r.get("visits"))
@@ -318,7 +344,8 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str]) -> dict[str,
     out.pop("frequency", None)
     if isinstance(out.get("ur_certified"), dict):
         out["ur_certified_detail"] = out.pop("ur_certified")
-    return _clean(out)
+    types = {k: t for k, t in schema.records.get("request", {}).items() if k != "levels"}
+    return _typed(out, types, f"requests[{i}]", src, warns, schema)
 
 
 class _Loader(yaml.SafeLoader):
@@ -395,12 +422,12 @@ def parse_text(text: str, name: str, kind: str, line: int = 0) -> Any:
         raise CaseError(f"{name}{where}: a number has more than 4,300 digits") from None
 
 
-def load(path: str | Path) -> list[Case]:
+def load(path: str | Path, schema: facts.Schema | None = None) -> list[Case]:
     """All cases in a file: YAML or JSON (one case, or a list), or JSON Lines (one per line)."""
     p = Path(path)
     if p.suffix == ".jsonl":
         out = []
-        for item in iter_jsonl_file(p):
+        for item in iter_jsonl_file(p, schema):
             if isinstance(item, CaseError):
                 raise item
             out.append(item)
@@ -415,28 +442,30 @@ def load(path: str | Path) -> list[Case]:
     if data is None:
         raise CaseError(f"{path}: the case file is empty")
     items = data if isinstance(data, list) else [data]
-    return [from_dict(item, str(path)) for item in items]
+    return [from_dict(item, str(path), schema) for item in items]
 
 
-def iter_jsonl(text: str, source: str) -> Iterator[Case | CaseError]:
+def iter_jsonl(text: str, source: str,
+               schema: facts.Schema | None = None) -> Iterator[Case | CaseError]:
     """One case per line of JSON Lines text. Records are split on "\\n" only (U+2028 and other
     Unicode line breaks may sit inside a JSON string); a bad line is yielded as its CaseError,
     and the lines after it are still read."""
     for n, line in enumerate(text.split("\n"), 1):
-        yield from _jsonl_line(line, source, n)
+        yield from _jsonl_line(line, source, n, schema)
 
 
-def _jsonl_line(line: str, source: str, n: int) -> Iterator[Case | CaseError]:
+def _jsonl_line(line: str, source: str, n: int,
+                schema: facts.Schema | None = None) -> Iterator[Case | CaseError]:
     if not line.strip():
         return
     try:
         data = parse_text(line, source, "json", n)
-        yield from_dict(data, f"{source}:{n}")
+        yield from_dict(data, f"{source}:{n}", schema)
     except CaseError as exc:
         yield exc
 
 
-def iter_jsonl_file(path: Path) -> Iterator[Case | CaseError]:
+def iter_jsonl_file(path: Path, schema: facts.Schema | None = None) -> Iterator[Case | CaseError]:
     """JSON Lines from a file of any size, a line at a time; each line within the size limit."""
     limit = max_file_bytes()
     try:
@@ -462,4 +491,4 @@ def iter_jsonl_file(path: Path) -> Iterator[Case | CaseError]:
             except FileProblem as exc:
                 yield CaseError(str(exc))
                 continue
-            yield from _jsonl_line(line, str(path), n)
+            yield from _jsonl_line(line, str(path), n, schema)

@@ -40,6 +40,7 @@ class Checker:
     sink: Sink
     partial: bool = False  # items with syntax errors are missing: skip whole-file checks
     lost: frozenset[str] = frozenset()  # names of those items: not reported as unknown
+    schema: facts.Schema = field(default_factory=facts.standard)
     defs: dict[str, ir.Definition] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     _checking: list[str] = field(default_factory=list)
@@ -73,6 +74,7 @@ class Checker:
             applies=applies, precedence=header.precedence, unit=self._unit(header),
             valuesets=self.valuesets,
             definitions=dict(self.defs), rules=rules, tests=tests, path=g.path, span=header.span,
+            schema=self.schema,
         )
 
     def _unit(self, header: ast.Header) -> str:
@@ -94,7 +96,7 @@ class Checker:
     # ---------------------------------------------------------------- value sets
     def _valuesets(self, items: tuple[ast.ValueSet, ...]) -> dict[str, ir.ValueSet]:
         out = {}
-        known = facts.all_terms()
+        known = self.schema.all_terms()
         for vs in self._unique(items, "value set").values():
             for code, span in zip(vs.codes, vs.code_spans):
                 if not CODE_RE.match(code):
@@ -270,7 +272,7 @@ class Checker:
 
     def _expect(self, e: ast.Expr, scope: _Scope, want: Type, what: str) -> ir.Expr:
         out = self._expr(e, scope)
-        if out.type.kind not in (want.kind, "error"):
+        if facts.base_kind(out.type.kind) not in (facts.base_kind(want.kind), "error"):
             self.sink.error("E305", f"{what} must be a {want}, but this is a {out.type}", e.span,
                             _type_hint(want, out.type))
         return out
@@ -303,8 +305,8 @@ class Checker:
 
     def _x_Path(self, e: ast.Path, s: _Scope) -> ir.Expr:
         first, rest = e.names[0], e.names[1:]
-        if s.entry and first in facts.COLLECTIONS[s.entry] and not rest and e.filter is None:
-            return ir.EntryField(type=facts.COLLECTIONS[s.entry][first], name=first, span=e.span)
+        if s.entry and first in self.schema.collections[s.entry] and not rest and e.filter is None:
+            return ir.EntryField(type=self.schema.collections[s.entry][first], name=first, span=e.span)
         if first in self.def_ast and not rest and e.filter is None:
             self.used.add(first)
             d = self._definition(first)
@@ -314,29 +316,30 @@ class Checker:
             vs = self.valuesets[first]
             return ir.ValueSetRef(type=Type("valueset", "codes" if vs.codes else "terms"),
                                   name=first, span=e.span)
-        if first in facts.TOP_LEVEL and not rest:
-            return ir.Fact(type=facts.TOP_LEVEL[first], record="", name=first, span=e.span)
-        if first in facts.RECORDS and e.filter is None:
-            fields = facts.RECORDS[first]
+        if first in self.schema.top and not rest:
+            return ir.Fact(type=self.schema.top[first], record="", name=first, span=e.span)
+        if first in self.schema.records and e.filter is None:
+            fields = self.schema.records[first]
             if len(rest) != 1 or rest[0] not in fields:
                 bad = rest[0] if rest else ""
-                self.sink.error("E201", f"'{first}' has no fact '{bad}'" if bad
-                                else f"'{first}' needs a fact name, e.g. {first}.{next(iter(fields))}",
-                                e.span, did_you_mean(bad, fields) if bad else None)
+                self.sink.error("E201", f"'{first}' has no declared fact '{bad}'" if bad
+                                else f"'{first}' needs a fact name, e.g. {first}.{next(iter(fields), 'x')}",
+                                e.span, _declare_hint(f"{first}.{bad}", did_you_mean(bad, fields))
+                                if bad else None)
                 return self._error(e.span)
             return ir.Fact(type=fields[rest[0]], record=first, name=rest[0], span=e.span)
         coll = facts.COLLECTION_ALIASES.get(first, first)
-        if coll in facts.COLLECTIONS:
+        if coll in self.schema.collections:
             self.sink.error("E306", f"'{first}' is a list of entries", e.span,
                             "use sum, count, any, all, latest or earliest, e.g. "
                             f"`count {first}[...]`")
             return self._error(e.span)
-        candidates = set(self.def_ast) | set(self.valuesets) | set(facts.RECORDS) \
-            | set(facts.TOP_LEVEL) | set(facts.COLLECTIONS)
+        candidates = set(self.def_ast) | set(self.valuesets) | set(self.schema.records) \
+            | set(self.schema.top) | set(self.schema.collections)
         if s.entry:
-            candidates |= set(facts.COLLECTIONS[s.entry])
+            candidates |= set(self.schema.collections[s.entry])
         hint = did_you_mean(first, candidates)
-        if hint is None and first in facts.all_terms():
+        if hint is None and first in self.schema.all_terms():
             hint = f"terms are written in braces: `in {{{first}}}`"
         if first not in self.lost:
             self.sink.error("E202", f"unknown name '{first}'", e.span, hint)
@@ -362,16 +365,20 @@ class Checker:
         if e.op in {"in", "not in"}:
             return self._membership(e, left, right)
         if e.op in {"==", "!="}:
-            if left.type.kind != right.type.kind or left.type.kind in {"collection", "valueset"}:
+            if facts.base_kind(left.type.kind) != facts.base_kind(right.type.kind) \
+                    or left.type.kind in {"collection", "valueset"}:
                 return self._mismatch(e, left.type, right.type)
             return ir.Op(type=BOOL, op=e.op, args=(left, right), span=e.span)
         if e.op in {"<", "<=", ">", ">="}:
-            if left.type.kind != right.type.kind or left.type.kind not in {"int", "date"}:
+            if facts.base_kind(left.type.kind) != facts.base_kind(right.type.kind) \
+                    or facts.base_kind(left.type.kind) not in {"int", "date"}:
                 return self._mismatch(e, left.type, right.type)
             return ir.Op(type=BOOL, op=e.op, args=(left, right), span=e.span)
         kinds = (left.type.kind, right.type.kind)
         if kinds == ("int", "int"):
             return ir.Op(type=INT, op=e.op, args=(left, right), span=e.span)
+        if kinds[0] in facts.NUMERIC and kinds[1] in facts.NUMERIC:
+            return ir.Op(type=Type("decimal"), op=e.op, args=(left, right), span=e.span)
         if e.op in {"+", "-"} and kinds == ("date", "duration"):
             return ir.Op(type=DATE, op="date" + e.op, args=(left, right), span=e.span)
         return self._mismatch(e, left.type, right.type)
@@ -391,7 +398,7 @@ class Checker:
                             " codes in a value set of ICD-10 codes")
             return self._error(e.span)
         if lk == "term" and isinstance(right, ir.Const) and left.type.category:
-            known = facts.vocabulary().get(left.type.category, frozenset())
+            known = self.schema.vocab.get(left.type.category, frozenset())
             for t in sorted(right.value):  # type: ignore[call-overload]
                 if t not in known:
                     self.sink.error("E205", f"unknown {left.type.category} '{t}'", right.span,
@@ -411,12 +418,12 @@ class Checker:
     def _x_Aggregate(self, e: ast.Aggregate, s: _Scope) -> ir.Expr:
         p = e.path
         coll = facts.COLLECTION_ALIASES.get(p.names[0], p.names[0])
-        if coll not in facts.COLLECTIONS:
+        if coll not in self.schema.collections:
             self.sink.error("E202", f"'{p.names[0]}' is not a list of entries", p.span,
-                            did_you_mean(p.names[0], facts.COLLECTIONS)
-                            or "lists are: " + ", ".join(facts.COLLECTIONS))
+                            did_you_mean(p.names[0], self.schema.collections)
+                            or "lists are: " + ", ".join(self.schema.collections))
             return self._error(e.span)
-        fields = facts.COLLECTIONS[coll]
+        fields = self.schema.collections[coll]
         filt = self._bool(p.filter, _Scope(entry=coll), "a filter") if p.filter else None
         if len(p.names) > 2:
             self.sink.error("E201", f"entries of '{coll}' have no field '{'.'.join(p.names[1:])}'",
@@ -500,6 +507,14 @@ _AGG_HINTS = {
 }
 
 
+def _declare_hint(path: str, close: str | None) -> str:
+    """How to declare a fact the guideline reads, after 'did you mean' when a name is close."""
+    how = (f"declare it in this file or in a facts.gl beside it: `fact {path}: yes/no "
+           '"what it means, in words"` (types: yes/no, whole number, decimal, percent, date, '
+           "duration, code, text, term of VOCABULARY)")
+    return f"{close} If '{path}' is a new fact, {how}" if close else f"'{path}' is not declared: {how}"
+
+
 def _type_hint(want: Type, got: Type) -> str | None:
     if want.kind == "bool" and got.kind == "int":
         return "compare the number, e.g. `... > 0`"
@@ -511,6 +526,6 @@ def _type_hint(want: Type, got: Type) -> str | None:
 
 
 def check(guideline: ast.Guideline, sink: Sink, partial: bool = False,
-          lost: frozenset[str] = frozenset()) -> ir.Guideline:
+          lost: frozenset[str] = frozenset(), schema: facts.Schema | None = None) -> ir.Guideline:
     """Check one parsed guideline, reporting into `sink`; the IR is usable only without errors."""
-    return Checker(guideline, sink, partial, lost).run()
+    return Checker(guideline, sink, partial, lost, schema=schema or facts.standard()).run()

@@ -49,7 +49,7 @@ def case_files(folder: Path) -> list[Path]:
 
 def iter_rows(library: Library, files: list[Path]) -> Iterator[Row]:
     for f in files:
-        for case in load(f):
+        for case in load(f, library.schema):
             yield from rows_for(library, case, str(f))
 
 

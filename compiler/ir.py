@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from ..dsl.diagnostics import NO_SPAN, Span
-from .facts import Type
+from .facts import Schema, Type
 
 
 def _span() -> Span:
@@ -169,6 +169,7 @@ class Guideline:
     tests: tuple[Test, ...]
     path: str
     span: Span = _span()
+    schema: Schema = field(default_factory=Schema, compare=False, repr=False)
 
     @property
     def citation(self) -> str:

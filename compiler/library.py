@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import facts
 from .cases import Case
 from .evaluate import _UNSET, Ctx, Determination
 from .pipeline import Compiled, compile_file, find_guidelines
@@ -63,6 +64,14 @@ def settle(det: Determination, request: dict[str, Any]) -> tuple[str, int | None
 class Library:
     def __init__(self, guidelines: list[Compiled]) -> None:
         self.guidelines = guidelines
+        self._schema: facts.Schema | None = None
+
+    @property
+    def schema(self) -> facts.Schema:
+        """Every fact and term the library's guidelines may read: what a case is checked by."""
+        if self._schema is None:
+            self._schema = facts.merge(c.ir.schema for c in self.guidelines if c.ir is not None)
+        return self._schema
 
     @classmethod
     def load(cls, paths: list[str]) -> "Library":
@@ -73,7 +82,10 @@ class Library:
         broken = [c for c in compiled if not c.ok]
         if broken:
             raise LibraryError("\n".join(c.render_diagnostics() for c in broken))
-        return cls(compiled)
+        guidelines = [c for c in compiled if c.kind == "guideline"]
+        if not guidelines:
+            raise LibraryError(f"no guidelines in {', '.join(paths)} (only declarations)")
+        return cls(guidelines)
 
     def review(self, case: Case, as_of: dt.date | None = None) -> list[Review]:
         return [self.review_request(case, r, as_of) for r in case.requests]

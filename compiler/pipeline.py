@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import networkx as nx
 
 from ..dsl import parser
 from ..dsl.diagnostics import Diagnostic, Sink, render
-from . import check, graph, ir
+from ..dsl import ast
+from . import check, facts, graph, ir
 from .evaluate import Evaluator
 
 
@@ -30,8 +32,12 @@ class Compiled:
     graph: nx.MultiDiGraph | None = None
     _evaluator: Evaluator | None = field(default=None, repr=False)
 
+    kind: str = "guideline"  # or "declarations" (a facts.gl: no rules, no graph)
+
     @property
     def ok(self) -> bool:
+        if self.kind == "declarations":
+            return not any(d.severity == "error" for d in self.diagnostics)
         return self.graph is not None and not any(d.severity == "error"
                                                   for d in self.diagnostics)
 
@@ -63,11 +69,39 @@ def _compile_source(source: str, path: str) -> Compiled:
     sink.extend(parsed.diagnostics)
     if parsed.guideline is None:
         return Compiled(path, source, sink.sorted())
-    model = check.check(parsed.guideline, sink, partial=not parsed.complete,
-                        lost=parsed.lost_names)
+    g = parsed.guideline
+    shared, _ = facts.declarations_for(path)
+    own = [i for i in g.items if isinstance(i, (ast.FactDecl, ast.Vocabulary))]
+    if g.header.kind == "declarations":
+        own_file = _same_file(path)
+        shared = [d for d in shared if not own_file(d.span.file)]
+    schema, problems = facts.build([*shared, *own])
+    sink.extend(d for d in problems if d.span.file == path)
+    if g.header.kind == "declarations":
+        for item in g.items:
+            if not isinstance(item, (ast.FactDecl, ast.Vocabulary)):
+                sink.error("E215", "a declarations file holds only `fact` and `vocabulary` "
+                           "items", item.span, "put rules, definitions and tests in a guideline")
+        return Compiled(path, source, sink.sorted(), kind="declarations")
+    model = check.check(g, sink, partial=not parsed.complete, lost=parsed.lost_names,
+                        schema=schema)
     if sink.has_errors:
         return Compiled(path, source, sink.sorted(), model)
     return Compiled(path, source, sink.sorted(), model, graph.build(model))
+
+
+def _same_file(path: str) -> "Callable[[str], bool]":
+    try:
+        target = Path(path).resolve()
+    except OSError:
+        return lambda other: other == path
+
+    def same(other: str) -> bool:
+        try:
+            return Path(other).resolve() == target
+        except OSError:
+            return False
+    return same
 
 
 def compile_file(path: str | Path) -> Compiled:

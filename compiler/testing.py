@@ -8,6 +8,7 @@ from pathlib import Path
 from ..dsl.diagnostics import Span
 from . import ir
 from .cases import Case, CaseError, from_dict, load
+from .facts import Schema
 from .evaluate import Determination
 from .pipeline import Compiled
 
@@ -26,12 +27,12 @@ class TestResult:
                 "message": self.message, "location": self.span.to_json()}
 
 
-def _case_for(test: ir.Test, guideline_path: str) -> Case:
+def _case_for(test: ir.Test, guideline_path: str, schema: Schema) -> Case:
     if test.given is not None:
-        return from_dict(test.given, f"{guideline_path}:{test.span.line} (given)")
+        return from_dict(test.given, f"{guideline_path}:{test.span.line} (given)", schema)
     assert test.case_file is not None
     path = (Path(guideline_path).parent / test.case_file).resolve()
-    cases = load(path)
+    cases = load(path, schema)
     return cases[0]
 
 
@@ -39,7 +40,7 @@ def run_test(compiled: Compiled, test: ir.Test) -> TestResult:
     assert compiled.ir is not None
     gid = compiled.ir.id
     try:
-        case = _case_for(test, compiled.path)
+        case = _case_for(test, compiled.path, compiled.ir.schema)
     except CaseError as exc:
         return TestResult(gid, test.title, False, f"the test's case is broken: {exc}", test.span)
     requests = [r for r in case.requests if test.request_id in (None, r["id"])]

@@ -135,6 +135,7 @@ class Header:
     precedence: int = 0
     basis: str | None = None
     unit: str = "visits"
+    kind: str = "guideline"  # or "declarations": a file of shared facts and vocabulary
     span: Span = _span()
 
 
@@ -226,7 +227,42 @@ class Comment:
     text: str
 
 
-Item = ValueSet | Definition | Section | Rule | Test
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FactDecl:
+    """`fact findings.plateau: yes/no "a plateau in progress"`: a fact a guideline may read.
+    `path` is ("history", "[]", "visits") for a field of every entry of a list."""
+
+    path: tuple[str, ...]
+    kind: str  # bool int decimal percent date duration code text term terms record list
+    category: str | None
+    description: str | None
+    span: Span = _span()
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path).replace(".[]", "[]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VocabTerm:
+    name: str
+    title: str | None
+    codes: tuple[str, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Vocabulary:
+    """`vocabulary procedure "Surgical procedures" = {lumbar_fusion "Lumbar fusion" ...}`."""
+
+    name: str
+    title: str | None
+    terms: tuple[VocabTerm, ...]
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+Item = ValueSet | Definition | Section | Rule | Test | FactDecl | Vocabulary
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +273,8 @@ class Guideline:
     sections: tuple[Section, ...]
     rules: tuple[Rule, ...]
     tests: tuple[Test, ...]
+    facts: tuple[FactDecl, ...] = ()
+    vocabularies: tuple[Vocabulary, ...] = ()
     items: tuple[Item, ...] = field(default=(), compare=False)  # every item, in source order
     comments: tuple[Comment, ...] = field(default=(), compare=False)
     path: str = field(default="", compare=False)

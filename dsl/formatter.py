@@ -200,6 +200,8 @@ def quantity(q: ast.Quantity) -> str:
 
 
 def header(h: ast.Header) -> list[str]:
+    if h.kind == "declarations":
+        return [f"declarations {h.id} {quote(h.title)}"]
     lines = [f"guideline {h.id} {quote(h.title)}"]
     if h.version is not None:
         lines.append(f"{INDENT}version {quote(h.version)}")
@@ -307,9 +309,30 @@ def test(t: ast.Test) -> list[str]:
     return lines
 
 
+_TYPE_WORDS = {"bool": "yes/no", "int": "whole number", "decimal": "decimal",
+               "percent": "percent", "date": "date", "duration": "duration", "code": "code",
+               "text": "text", "record": "record", "collection": "list"}
+
+
+def fact_decl(d: ast.FactDecl) -> list[str]:
+    kind = _TYPE_WORDS.get(d.kind) or f"{d.kind} of {d.category}"
+    return [f"fact {d.name}: {kind}" + (f" {quote(d.description)}" if d.description else "")]
+
+
+def vocabulary(v: ast.Vocabulary) -> list[str]:
+    head = _titled("vocabulary", v.name, v.title) + " = {"
+    terms = [t.name + (f" {quote(t.title)}" if t.title else "")
+             + (f" codes {quote(', '.join(t.codes))}" if t.codes else "") for t in v.terms]
+    one_line = head + ", ".join(terms) + "}"
+    if len(one_line) <= WIDTH and not any(t.title or t.codes for t in v.terms):
+        return [one_line]
+    return [head] + [f"{INDENT}{t}," for t in terms[:-1]] + (
+        [f"{INDENT}{terms[-1]}"] if terms else []) + ["}"]
+
+
 ITEMS: dict[type, Callable[[Any], list[str]]] = {
     ast.ValueSet: valueset, ast.Definition: definition, ast.Section: section,
-    ast.Rule: rule, ast.Test: test,
+    ast.Rule: rule, ast.Test: test, ast.FactDecl: fact_decl, ast.Vocabulary: vocabulary,
 }
 
 
@@ -318,13 +341,18 @@ def format_guideline(g: ast.Guideline, source: str) -> str:
     """The canonical text of a parsed file; comments stay above the item they were in or above."""
     src_lines = source.split("\n")
     comments = list(g.comments)
-    blocks: list[tuple[int, int, list[str]]] = [(g.header.span.line, g.header.span.end_line,
-                                                 header(g.header))]
-    blocks += [(i.span.line, i.span.end_line, ITEMS[type(i)](i)) for i in g.items]
+    blocks: list[tuple[int, int, list[str], bool]] = [
+        (g.header.span.line, g.header.span.end_line, header(g.header), False)]
+    blocks += [(i.span.line, i.span.end_line, ITEMS[type(i)](i), isinstance(i, ast.FactDecl))
+               for i in g.items]
     out: list[str] = []
-    for start, _end, lines in blocks:
+    previous_fact = False
+    for start, _end, lines, is_fact in blocks:
         mine = [c for c in comments if c.line < start] if out or blocks[0][0] == start else []
         comments = [c for c in comments if c not in mine]
+        if is_fact and previous_fact and not mine and out and out[-1] == "":
+            out.pop()  # fact declarations stay together, a line each
+        previous_fact = is_fact
         _emit_comments(out, mine, src_lines)
         out.extend(lines)
         inner = [c for c in comments if c.line <= _end]

@@ -29,13 +29,14 @@ _TERMINAL_WORDS = {
 }
 
 # Item keywords that start a new top-level item at the beginning of a line.
-_ITEM_START = re.compile(r"^(valueset|define|section|require|limit|trial|deny|test)\b", re.M)
+_ITEM_START = re.compile(r"^(valueset|define|section|require|limit|trial|deny|test|fact|"
+                         r"vocabulary)\b", re.M)
 
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
     text = resources.files("guidec.grammar").joinpath("guideline.lark").read_text("utf-8")
-    text += "\nheader_start: header\nitem_start: item\n"
+    text += "\nheader_start: header | declarations\nitem_start: item\n"
     return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
                 maybe_placeholders=True, start=["start", "header_start", "item_start"])
 
@@ -151,7 +152,7 @@ def _parse_items(source: str, path: str, sink: Sink, first: Exception) -> ParseR
     trees: list[tuple[str, Any]] = []
     for i, (a, b) in enumerate(bounds):
         if not source[a:b].strip() or (i == 0 and not source[a:b].split("#")[0].strip()
-                                        and not re.search(r"^\s*guideline\b", source[a:b], re.M)):
+                                        and not re.search(r"^\s*(guideline|declarations)\b", source[a:b], re.M)):
             continue
         start = "header_start" if i == 0 else "item_start"
         try:
@@ -298,6 +299,8 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return ast.Guideline(
             items=tuple(ordered), comments=comments(source),
             header=header,
+            facts=tuple(i for i in items if isinstance(i, ast.FactDecl)),
+            vocabularies=tuple(i for i in items if isinstance(i, ast.Vocabulary)),
             valuesets=tuple(i for i in items if isinstance(i, ast.ValueSet)),
             definitions=tuple(i for i in items if isinstance(i, ast.Definition)),
             sections=tuple(sections),
@@ -313,6 +316,69 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         for key, value in clauses:
             fields.update(value) if key == "_multi" else fields.__setitem__(key, value)
         return ast.Header(id=name, title=_unquote(title), span=self.sp(meta), **fields)
+
+    def declarations(self, meta: Any, ch: list[Any]) -> ast.Header:
+        return ast.Header(id=ch[0], title=_unquote(ch[1]), kind="declarations",
+                          span=self.sp(meta))
+
+    # ---------------------------------------------------------- declarations
+    def fact_decl(self, meta: Any, ch: list[Any]) -> ast.FactDecl:
+        path, (kind, category), description = ch
+        return ast.FactDecl(path=path, kind=kind, category=category,
+                            description=_unquote(description) if description is not None
+                            else None, span=self.sp(meta))
+
+    def fact_path(self, meta: Any, ch: list[Any]) -> tuple[str, ...]:
+        return tuple(str(t) for t in ch if t is not None)
+
+    def t_bool(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("bool", None)
+
+    def t_int(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("int", None)
+
+    def t_decimal(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("decimal", None)
+
+    def t_percent(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("percent", None)
+
+    def t_date(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("date", None)
+
+    def t_duration(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("duration", None)
+
+    def t_code(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("code", None)
+
+    def t_text(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("text", None)
+
+    def t_term(self, meta: Any, ch: list[Token]) -> tuple[str, str]:
+        return ("term", str(ch[0]))
+
+    def t_terms(self, meta: Any, ch: list[Token]) -> tuple[str, str]:
+        return ("terms", str(ch[0]))
+
+    def t_record(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("record", None)
+
+    def t_list(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
+        return ("collection", None)
+
+    def vocabulary(self, meta: Any, ch: list[Any]) -> ast.Vocabulary:
+        name, title, *terms = ch
+        return ast.Vocabulary(name=str(name), title=_unquote(title) if title is not None else None,
+                              terms=tuple(t for t in terms if t is not None), span=self.sp(meta),
+                              name_span=self.tok(name))
+
+    def vocab_term(self, meta: Any, ch: list[Any]) -> ast.VocabTerm:
+        name, title, codes = ch
+        return ast.VocabTerm(name=str(name), title=_unquote(title) if title is not None else None,
+                             codes=tuple(c.strip() for c in _unquote(codes).split(",")
+                                         if c.strip()) if codes is not None else (),
+                             span=self.sp(meta))
 
     def dotted_name(self, meta: Any, ch: list[Token]) -> str:
         return ".".join(str(t) for t in ch)

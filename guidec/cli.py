@@ -212,9 +212,9 @@ def test(
     per_file = {c.path: testing.run_tests(c) for c in compiled}
     results = [r for rs in per_file.values() for r in rs]
     diags += _test_diags(results)
-    covs = [covmod.measure(c, per_file[c.path]) for c in compiled if c.ok] if coverage else []
+    covs = [covmod.measure(c, per_file[c.path]) for c in compiled if c.ok and c.kind == "guideline"] if coverage else []
     if coverage:
-        diags += [d for c, cov in zip([c for c in compiled if c.ok], covs)
+        diags += [d for c, cov in zip([c for c in compiled if c.ok and c.kind == "guideline"], covs)
                   for d in covmod.uncovered_rules(c, cov)]
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
@@ -300,7 +300,7 @@ class _CaseProblems:
 
 
 def _iter_cases(paths: list[str], problems: _CaseProblems | None = None,
-                warn: bool = True) -> Iterator[casesmod.Case]:
+                warn: bool = True, schema: Any = None) -> Iterator[casesmod.Case]:
     for name in paths:
         p = Path(name)
         if not p.exists():
@@ -313,11 +313,11 @@ def _iter_cases(paths: list[str], problems: _CaseProblems | None = None,
                 continue
             items: Iterator[casesmod.Case | casesmod.CaseError]
             if f.suffix == ".jsonl":
-                items = casesmod.iter_jsonl_file(f)
+                items = casesmod.iter_jsonl_file(f, schema)
             else:
                 def one(f: Path = f) -> Iterator[casesmod.Case | casesmod.CaseError]:
                     try:
-                        yield from casesmod.load(f)
+                        yield from casesmod.load(f, schema)
                     except casesmod.CaseError as exc:
                         yield exc
                 items = one()
@@ -399,7 +399,7 @@ def review(
         _writable(output)
 
     def reviews() -> Iterator[Review]:
-        for case in _iter_cases(case_paths, problems):
+        for case in _iter_cases(case_paths, problems, schema=lib.schema):
             yield from lib.review(case, day)
 
     try:
@@ -447,7 +447,8 @@ def run(
     lib = Library([compiled])
     problems = _CaseProblems()
     try:
-        _emit((rv for c in _iter_cases(case_paths, problems) for rv in lib.review(c)), format,
+        _emit((rv for c in _iter_cases(case_paths, problems, schema=lib.schema)
+               for rv in lib.review(c)), format,
               _count_cases(case_paths))
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
@@ -482,7 +483,7 @@ def viz(
     det = None
     if case is not None:
         try:
-            loaded = casesmod.load(case)[0]
+            loaded = casesmod.load(case, compiled.ir.schema if compiled.ir else None)[0]
         except casesmod.CaseError as exc:
             raise _fail(str(exc))
         reqs = [r for r in loaded.requests if request in (None, r["id"])]
@@ -618,10 +619,18 @@ class SchemaName(str, Enum):
     case = "case"
 
 
-@app.command(epilog="\b\nExamples:\n  guidec schema case > case.schema.json")
-def schema(name: SchemaName = typer.Argument(..., help="Which schema: case.")) -> None:
+@app.command(epilog="\b\nExamples:\n  guidec schema case > case.schema.json\n"
+                    "  guidec schema case --library examples/payer-chiropractic\n\n"
+                    "The schema is generated from the library's declared facts (`fact` items), "
+                    "so the schema, the checker and the case loader always agree.")
+def schema(name: SchemaName = typer.Argument(..., help="Which schema: case."),
+           library: Optional[list[str]] = typer.Option(
+               None, "--library", "-l", help="Guideline folder(s) whose declarations to use "
+                                             "(default: the declarations shipped with guidec).")
+           ) -> None:
     """Print a JSON Schema (the case-file contract)."""
-    typer.echo(json.dumps(casesmod.schema(), indent=2))
+    facts_schema = _load_library(library).schema if library else None
+    typer.echo(json.dumps(casesmod.schema(facts_schema), indent=2))
 
 
 def main() -> None:

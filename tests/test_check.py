@@ -22,7 +22,9 @@ def test_clean_guideline_compiles_to_graph():
 def test_unknown_fact_suggests_the_closest():
     [d] = diags("require r must findings.home_exersise_program cite p. 1\n")
     assert d.code == "E201" and d.span.line == 4 and d.span.column == 16
-    assert d.hint == "did you mean 'home_exercise_program'?"
+    assert d.hint.startswith("did you mean 'home_exercise_program'? If "
+                             "'findings.home_exersise_program' is a new fact, declare it")
+    assert '`fact findings.home_exersise_program: yes/no "' in d.hint
 
 
 def test_unknown_name_suggests_definition():

@@ -13,16 +13,17 @@ from guidec.compiler.evaluate import Evaluator
 from guidec.compiler.pipeline import compile_file
 
 LIBRARY = sorted((ROOT / "guidelines").rglob("*.gl"))
-COMPILED = [compile_file(p) for p in LIBRARY]
+COMPILED = [c for c in (compile_file(p) for p in LIBRARY) if c.kind == "guideline"]
 CODES = ["M54.12", "M54.16", "M79.2", "G90.512", "M25.511", "S39.012A", "M51.26", "M17.11"]
 
 
 def _case_strategy() -> st.SearchStrategy[dict]:
-    vocab = facts.vocabulary()
+    std = facts.standard()
+    vocab = std.vocab
     maybe_bool = st.sampled_from([True, False, None])
     findings = st.fixed_dictionaries({}, optional={
         name: (maybe_bool if t.kind == "bool" else st.integers(0, 40))
-        for name, t in facts.FINDINGS.items()})
+        for name, t in std.records["findings"].items()})
     treatment = st.sampled_from(sorted(vocab["treatment"]))
     history = st.lists(st.fixed_dictionaries(
         {"treatment": treatment},
