@@ -183,6 +183,8 @@ class ExprEncoder:
             return Val(t=z3.BoolVal(v), f=z3.BoolVal(not v))
         if isinstance(v, int):
             return Val(d=z3.BoolVal(True), v=z3.IntVal(v))
+        if isinstance(v, float):
+            return Val(d=z3.BoolVal(True), v=z3.RealVal(str(v)))
         if isinstance(v, dt.date):
             return Val(d=z3.BoolVal(True), v=z3.IntVal(_days(v)))
         if isinstance(v, tuple):

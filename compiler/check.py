@@ -284,6 +284,10 @@ class Checker:
     def _error(self, span: Span) -> ir.Expr:
         return ir.Const(type=Type("error"), value=None, span=span)
 
+    def _x_NumberLit(self, e: ast.NumberLit, s: _Scope) -> ir.Expr:
+        return ir.Const(type=Type("percent" if e.percent else "decimal"), value=e.value,
+                        span=e.span)
+
     def _x_IntLit(self, e: ast.IntLit, s: _Scope) -> ir.Expr:
         return ir.Const(type=INT, value=e.value, span=e.span)
 

@@ -667,9 +667,29 @@ class Evaluator:
                "partial": compile_template(rule.partial, f"only {{remaining}} of the {{requested}}"
                                            f" requested fit within {rule.allow}",
                                            self.def_index, self._refs)}
-        out["undocumented"] = (compile_template(rule.undocumented, "", self.def_index, self._refs)
-                               if rule.undocumented else out["fail"])
+        described = self._described(rule.must)
+        if rule.undocumented:
+            out["undocumented"] = compile_template(rule.undocumented, "", self.def_index,
+                                                   self._refs)
+        elif described:  # the declaration's words: "there is no documentation of ..."
+            literal = (f"there is no documentation of {described}",)  # no placeholders
+            out["undocumented"] = compile_template(literal, "", self.def_index, self._refs)
+        else:
+            out["undocumented"] = out["fail"]
         return out
+
+    def _described(self, e: ir.Expr | None) -> str | None:
+        """The declared description of the fact a requirement reads, when it reads one."""
+        if isinstance(e, ir.Fact):
+            return self.guideline.schema.describe(e.record, e.name)
+        if isinstance(e, ir.DefRef):
+            d = self.guideline.definitions.get(e.name)
+            return d.title if d is not None and d.title else None
+        if isinstance(e, ir.Op) and e.op in {"==", "!=", "<", "<=", ">", ">=", "not"}:
+            facts_read = [a for a in e.args if isinstance(a, (ir.Fact, ir.DefRef))]
+            if len(facts_read) == 1:  # one fact compared with a constant
+                return self._described(facts_read[0])
+        return None
 
     def _reason(self, cr: "_CompiledRule", kind: str, values: dict[str, Any], c: Ctx) -> Reason:
         rule = cr.rule

@@ -26,6 +26,15 @@ class IntLit(Expr):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NumberLit(Expr):
+    """`2.5` (a decimal) or `20%` (a percent, the number 20): kept as written for fmt."""
+
+    value: float
+    text: str
+    percent: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DateLit(Expr):
     value: dt.date
 

@@ -68,6 +68,7 @@ def _path(e: ast.Path) -> str:
 
 EXPR: dict[type, Callable[[Any], str]] = {
     ast.IntLit: lambda e: str(e.value),
+    ast.NumberLit: lambda e: e.text,
     ast.DateLit: lambda e: e.value.isoformat(),
     ast.BoolLit: lambda e: "true" if e.value else "false",
     ast.Duration: lambda e: f"{e.amount} {e.unit}",
@@ -180,7 +181,7 @@ def pages(p: ast.Pages) -> str:
 
 def citation(c: ast.Citation) -> str:
     if c.section is not None:
-        return (quote(c.document) + " " if c.document else "") + f"§ {c.section}"
+        return (quote(c.document) + " " if c.document is not None else "") + f"§ {c.section}"
     if c.document is None:
         return pages(c.pages) if c.pages else ""
     return quote(c.document) + (f" {pages(c.pages)}" if c.pages else "")
@@ -223,7 +224,7 @@ def header(h: ast.Header) -> list[str]:
 
 
 def _titled(keyword: str, name: str, title: str | None) -> str:
-    return f"{keyword} {name}" + (f" {quote(title)}" if title else "")
+    return f"{keyword} {name}" + (f" {quote(title)}" if title is not None else "")
 
 
 def valueset(v: ast.ValueSet) -> list[str]:
@@ -316,15 +317,15 @@ _TYPE_WORDS = {"bool": "yes/no", "int": "whole number", "decimal": "decimal",
 
 def fact_decl(d: ast.FactDecl) -> list[str]:
     kind = _TYPE_WORDS.get(d.kind) or f"{d.kind} of {d.category}"
-    return [f"fact {d.name}: {kind}" + (f" {quote(d.description)}" if d.description else "")]
+    return [f"fact {d.name}: {kind}" + (f" {quote(d.description)}" if d.description is not None else "")]
 
 
 def vocabulary(v: ast.Vocabulary) -> list[str]:
     head = _titled("vocabulary", v.name, v.title) + " = {"
-    terms = [t.name + (f" {quote(t.title)}" if t.title else "")
+    terms = [t.name + (f" {quote(t.title)}" if t.title is not None else "")
              + (f" codes {quote(', '.join(t.codes))}" if t.codes else "") for t in v.terms]
     one_line = head + ", ".join(terms) + "}"
-    if len(one_line) <= WIDTH and not any(t.title or t.codes for t in v.terms):
+    if len(one_line) <= WIDTH and not any(t.title is not None or t.codes for t in v.terms):
         return [one_line]
     return [head] + [f"{INDENT}{t}," for t in terms[:-1]] + (
         [f"{INDENT}{terms[-1]}"] if terms else []) + ["}"]

@@ -20,6 +20,8 @@ _TERMINAL_WORDS = {
     "NAME": "a name",
     "INT": "a whole number",
     "SIGNED_INT": "a whole number",
+    "DECIMAL": "a decimal number (2.5)",
+    "PERCENT": "a percent (20%)",
     "STRING": 'a quoted string ("...")',
     "DATE": "a date (YYYY-MM-DD)",
     "CODE": "an ICD-10 code (e.g. M54.1*)",
@@ -625,6 +627,17 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def neg(self, meta: Any, ch: list[Any]) -> ast.Expr:
         return ast.Unary(op="neg", operand=ch[0], span=self.sp(meta))
+
+    def dec_lit(self, meta: Any, ch: list[Token]) -> ast.Expr:
+        return ast.NumberLit(value=float(str(ch[0])), text=str(ch[0]), span=self.tok(ch[0]))
+
+    def pct_lit(self, meta: Any, ch: list[Token]) -> ast.Expr:
+        text = str(ch[0])
+        return ast.NumberLit(value=float(text[:-1]), text=text, percent=True,
+                             span=self.tok(ch[0]))
+
+    def v_decimal(self, meta: Any, ch: list[Token]) -> float:
+        return float(str(ch[0]))
 
     def int_lit(self, meta: Any, ch: list[Token]) -> ast.Expr:
         return ast.IntLit(value=int(ch[0]), span=self.tok(ch[0]))

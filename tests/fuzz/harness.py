@@ -100,6 +100,8 @@ def check_guideline(text: str, path: str = "fuzz.gl", cases_to_run: int = 2,
     _check_fmt(text, path)
     if not compiled.ok:
         return "diagnostics"
+    if compiled.kind == "declarations":
+        return "ok"
     _check_run(compiled, rng or random.Random(0), cases_to_run)
     if analyse:
         from guidec.compiler import analyze

@@ -1,0 +1,127 @@
+"""Declared facts and vocabulary: what a guideline reads is declared in the language."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import guidec
+
+HEADER = """guideline payer.chiro "Chiropractic maintenance"
+  version "1"
+  effective 2020-01-01
+  source "Payer policy" p. 3
+  applies when request.treatment in {chiropractic}
+"""
+
+OWN_FACT = HEADER + """
+fact findings.maximum_medical_improvement: yes/no "maximum medical improvement"
+fact findings.pain_score: decimal "the pain score (0-10)"
+
+require not_at_mmi "Care stops at maximum medical improvement"
+  must findings.maximum_medical_improvement == false
+  cite p. 3
+
+require pain "Pain of at least 3"
+  must findings.pain_score >= 3
+  cite p. 3
+
+test "at MMI" given {case_id: t, review_date: 2021-01-01, findings: {maximum_medical_improvement: true, pain_score: 5.5}, requests: [{id: 1, treatment: chiropractic, visits: 4}]}
+  expect non_certified because not_at_mmi
+
+test "not at MMI, pain 5.5" given {case_id: t, review_date: 2021-01-01, findings: {maximum_medical_improvement: false, pain_score: 5.5}, requests: [{id: 1, treatment: chiropractic, visits: 4}]}
+  expect certified
+"""
+
+
+def test_a_guideline_reading_facts_it_declares_checks_clean(tmp_path):
+    gl = tmp_path / "chiro.gl"
+    gl.write_text(OWN_FACT)
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert "0 errors, 0 warnings" in r.stdout and "2 tests passed" in r.stdout
+
+
+def test_an_undeclared_fact_is_e201_with_a_hint_showing_the_declaration(tmp_path):
+    gl = tmp_path / "chiro.gl"
+    gl.write_text(OWN_FACT.replace("fact findings.maximum_medical_improvement", "# "))
+    r = guidec("check", str(gl))
+    assert r.returncode == 1
+    assert "error[E201]: 'findings' has no declared fact 'maximum_medical_improvement'" in r.stdout
+    assert ("`fact findings.maximum_medical_improvement: yes/no \"what it means, in words\"`"
+            in r.stdout)
+
+
+def test_the_letter_uses_the_declared_description_when_a_fact_is_undocumented(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "chiro.gl").write_text(OWN_FACT)
+    case = tmp_path / "c.yaml"
+    case.write_text("case_id: c\nreview_date: 2021-01-01\nfindings: {pain_score: 4}\n"
+                    "requests: [{id: 1, treatment: chiropractic, visits: 4}]\n")
+    r = guidec("review", str(case), "--library", str(lib), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    [rec] = json.loads(r.stdout)
+    assert rec["decision"] == "non_certified"
+    assert [x["text"] for x in rec["reasons"]] == [
+        "There is no documentation of maximum medical improvement."]
+
+
+def test_disagreeing_declarations_are_an_error_naming_both(tmp_path):
+    (tmp_path / "facts.gl").write_text(
+        'declarations payer.facts "Payer facts"\n\n'
+        'fact findings.maximum_medical_improvement: whole number "MMI rating"\n')
+    gl = tmp_path / "chiro.gl"
+    gl.write_text(OWN_FACT)
+    r = guidec("check", str(gl))
+    assert r.returncode == 1
+    line = next(x for x in r.stdout.splitlines() if "E211" in x)
+    assert "chiro.gl:7:1: error[E211]" in line
+    assert "whole number" in line and "yes/no" in line
+    assert "facts.gl:3:1" in r.stdout  # the other declaration, named
+
+
+def test_a_folder_facts_file_declares_facts_and_terms_for_its_guidelines(tmp_path):
+    (tmp_path / "facts.gl").write_text(
+        'declarations payer.facts "Payer facts"\n\n'
+        'fact findings.prior_episodes: whole number "prior episodes of care"\n\n'
+        'vocabulary treatment = {spinal_decompression "Non-surgical spinal decompression"'
+        ' codes "HCPCS S9090"}\n')
+    sub = tmp_path / "policies"
+    sub.mkdir()
+    (sub / "decomp.gl").write_text(HEADER.replace("{chiropractic}", "{spinal_decompression}")
+                                   + '\ndeny episodes "Not after three episodes"\n'
+                                   "  when findings.prior_episodes >= 3\n"
+                                   '  because "three episodes of care have been given"\n'
+                                   "  cite p. 3\n")
+    r = guidec("check", str(tmp_path))
+    assert r.returncode == 0, r.stdout
+    schema = json.loads(guidec("schema", "case", "--library", str(tmp_path)).stdout)
+    prop = schema["properties"]["findings"]["properties"]["prior_episodes"]
+    assert prop["description"] == "prior episodes of care"
+    assert "maximum_medical_improvement" not in schema["properties"]["findings"]["properties"]
+
+
+def test_the_default_schema_comes_from_the_shipped_declarations():
+    schema = json.loads(guidec("schema", "case").stdout)
+    findings = schema["properties"]["findings"]["properties"]
+    assert findings["home_exercise_program"]["description"] == "a home exercise program"
+    assert findings["home_exercise_program"]["type"] == ["boolean", "null"]
+
+
+def test_declarations_files_hold_only_declarations_and_known_vocabularies(tmp_path):
+    f = tmp_path / "facts.gl"
+    f.write_text('declarations x.facts "X"\n\nfact request.kind: term of widget "a widget"\n\n'
+                 'require r "R"\n  must findings.flare_up\n  cite p. 1\n')
+    r = guidec("check", str(f))
+    assert r.returncode == 1
+    assert "error[E212]" in r.stdout and "vocabulary 'widget'" in r.stdout
+    assert "error[E215]" in r.stdout
+
+
+def test_fmt_keeps_declarations(tmp_path):
+    f = tmp_path / "facts.gl"
+    text = ('declarations x.facts "X"\n\nfact findings.a: yes/no "a"\nfact history[].b: decimal\n'
+            'fact request.c: term of treatment "c"\n\nvocabulary treatment "T" = {\n'
+            '  x "X" codes "CPT 1, CPT 2",\n  y\n}\n')
+    f.write_text(text)
+    assert guidec("fmt", "--check", str(f)).returncode == 0, guidec("fmt", "--check", str(f)).stdout
