@@ -150,6 +150,8 @@ def value(v: Any, indent: str = "", used: int = 0) -> str:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, float):  # a decimal, written as the parser reads it back
+        return repr(v) if "e" not in repr(v) else f"{v:.6f}".rstrip("0")
     if isinstance(v, dt.date):
         return v.isoformat()
     text = str(v)

@@ -117,7 +117,12 @@ def test_unknown_term_in_case_is_reviewed_with_a_warning_on_stderr(tmp_path):
 
 
 def test_examples_cover_every_treatment_and_surgery_with_cited_determinations():
-    r = guidec("review", "examples/", "--library", "guidelines", "--format", "json")
+    # The MTUS examples: every case file outside the example libraries that carry their own
+    # declarations (examples/state-wc-manipulation, examples/odg-physical-therapy).
+    own = {p.parent for p in (ROOT / "examples").rglob("facts.gl")}
+    files = [str(p) for p in sorted((ROOT / "examples").rglob("*.yaml"))
+             if not any(d in p.parents for d in own) and "ci" not in p.parts]
+    r = guidec("review", *files, "--library", "guidelines", "--format", "json")
     assert r.returncode == 0, r.stderr
     records = json.loads(r.stdout)
     treatments = {x["treatment"] for x in records}
@@ -158,3 +163,18 @@ def test_agreement_with_real_imr_decisions_where_the_library_decides_is_at_least
     agree = sum(row["agree"] for row in decided)
     assert agree / len(decided) >= 0.90, (agree, len(decided))
     assert any(row["expected"] == "certified" and row["agree"] for row in decided)
+
+
+def test_the_non_california_examples_check_clean_and_review_their_cases():
+    for folder, case, decision, certified in (
+            ("examples/state-wc-manipulation", "case-extension.yaml", "certified", 6),
+            ("examples/odg-physical-therapy", "case-lumbar-strain.yaml", "certified", 6)):
+        r = guidec("check", folder)
+        assert r.returncode == 0, r.stdout
+        assert "0 errors, 0 warnings" in r.stdout and "0 failed" in r.stdout
+        r = guidec("review", f"{folder}/{case}", "--library", folder, "--format", "json")
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == ""  # every term the case uses is declared: no warnings
+        [rec] = json.loads(r.stdout)
+        assert (rec["decision"], rec["certified"]) == (decision, certified)
+        assert rec["guideline"]["file"].startswith(folder)
