@@ -18,7 +18,8 @@ LIMIT_PLACEHOLDERS = {"prior", "requested", "cap", "remaining", "per_week", "wee
 # Which clauses each rule kind takes, and which it must have.
 CLAUSES = {
     "require": {"when", "must", "otherwise", "undocumented", "overrides", "cite"},
-    "limit": {"when", "allow", "counting", "otherwise", "partial", "overrides", "cite"},
+    "limit": {"when", "allow", "counting", "otherwise", "undocumented", "partial", "overrides",
+              "cite"},
     "trial": {"when", "allow", "extend", "counting", "otherwise", "undocumented", "partial",
               "overrides", "cite"},
     "deny": {"when", "because", "overrides", "cite"},

@@ -11,6 +11,7 @@ import graphviz
 import networkx as nx
 
 from ..dsl.diagnostics import inert
+from . import ir
 from .evaluate import U, Determination
 
 INSTALL_HINT = ("Graphviz's `dot` program is not installed: install it with "
@@ -70,14 +71,15 @@ def _value(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def seen_text(outcome: str, values: dict[str, Any]) -> str:
+def seen_text(outcome: str, values: dict[str, Any], rule: Any = None) -> str:
     """What one visited node saw, in words: 'prior 24 + requested 12 > cap 10'."""
     if outcome == "overridden":
         return "overridden by a more specific rule"
     if outcome == "not applicable":
         return f"does not apply (when: {_value(values.get('when'))})"
     if "cap" in values or "per_week" in values:
-        parts = [f"prior {_value(values.get('prior'))}", f"requested {_value(values.get('requested'))}"]
+        parts = ([f"prior {_value(values['prior'])}"] if "prior" in values else []) + [
+            f"requested {_value(values.get('requested'))}"]
         if values.get("cap") is not None:
             parts.append(f"cap {values['cap']}")
         if values.get("per_week") is not None:
@@ -87,7 +89,14 @@ def seen_text(outcome: str, values: dict[str, Any]) -> str:
         rem = values.get("remaining")
         return ", ".join(parts) + (f" → remaining {rem}" if rem is not None else "")
     if "must" in values:
-        return f"documented: {_value(values['must'])}"
+        must = values["must"]
+        numbers = ", ".join(f"{k.split('.')[-1]} = {_value(v)}" for k, v in values.items()
+                            if k != "must")
+        word = "not documented" if must is U else ("met" if must is True else "not met")
+        recorded = rule is not None and isinstance(getattr(rule, "must", None), ir.Fact)
+        if recorded and must is not U:  # a yes/no the records state: say it was recorded
+            word = "recorded: yes" if must is True else "recorded: no"
+        return f"{numbers} → {word}" if numbers else word
     if "certified" in values:
         return f"certified: {_value(values['certified'])}"
     return ", ".join(f"{k} = {_value(v)}" for k, v in values.items())
@@ -174,7 +183,7 @@ def _add_node(dot: graphviz.Digraph, node: str, attrs: dict[str, Any], det: Dete
             if kind == "outcome":
                 lines.append(_certified_line(det))
             elif node != "applies":
-                lines.append("▶ " + seen_text(outcome, values))
+                lines.append("▶ " + seen_text(outcome, values, attrs.get("ir")))
             if outcome == "fail":
                 fill, fontcolor = FAIL_FILL, "#ffffff"
                 if node in reasons:
@@ -194,24 +203,40 @@ def _certified_line(det: Determination) -> str:
     return f"{_value(det.certified)} of {det.requested} certified"
 
 
+LEGEND_WORDS = {"applicability": "applies?", "limit": "limit (caps visits)",
+                "trial": "trial, then extension", "requirement": "requirement",
+                "exclusion": "exclusion", "definition": "definition",
+                "valueset": "value set", "outcome": "decision"}
+
+
 def _legend(dot: graphviz.Digraph) -> None:
+    """A compact legend: one row of shapes, one row of edge styles, below the graph."""
     with dot.subgraph(name="cluster_legend") as leg:
-        leg.attr(label="Legend", style="rounded", color="#999999", fontsize="10")
-        previous = None
-        for kind, (shape, fill, text) in STYLE.items():
-            name = f"legend_{kind}"
-            leg.node(name, label=_label(text, width=26), shape=shape, fillcolor=fill,
-                     fontsize="8", id=name)
-            if previous:
-                leg.edge(previous, name, style="invis")
-            previous = name
-        for kind, (style, colour) in EDGE_STYLE.items():
-            a, b = f"legend_edge_{kind}_a", f"legend_edge_{kind}_b"
-            leg.node(a, label="", shape="point", width="0.05")
-            leg.node(b, label={"flow": "next check", "verdict": "fails → outcome",
-                               "overrides": "overrides", "uses": "uses"}[kind],
-                     shape="plaintext", fontsize="8", style="")
-            leg.edge(a, b, style=style, color=colour)
+        leg.attr(label="Legend", style="rounded", color="#bbbbbb", fontsize="8", margin="4")
+        with leg.subgraph() as row:
+            row.attr(rank="same")
+            previous = None
+            for kind, (shape, fill, _) in STYLE.items():
+                name = f"legend_{kind}"
+                row.node(name, label=LEGEND_WORDS[kind], shape=shape, fillcolor=fill,
+                         fontsize="7", id=name, width="0.3", height="0.2", margin="0.04,0.02")
+                if previous:
+                    row.edge(previous, name, style="invis", minlen="1")
+                previous = name
+        with leg.subgraph() as row:
+            row.attr(rank="same")
+            previous = None
+            for kind, (style, colour) in EDGE_STYLE.items():
+                a, b = f"legend_edge_{kind}_a", f"legend_edge_{kind}_b"
+                row.node(a, label="", shape="point", width="0.04")
+                row.node(b, label={"flow": "next check", "verdict": "fails → outcome",
+                                   "overrides": "overrides", "uses": "uses"}[kind],
+                         shape="plaintext", fontsize="7", style="", height="0.15")
+                row.edge(a, b, style=style, color=colour, minlen="1")
+                if previous:
+                    row.edge(previous, a, style="invis")
+                previous = b
+        leg.edge("legend_applicability", "legend_edge_flow_a", style="invis")
 
 
 def have_dot() -> bool:

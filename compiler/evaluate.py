@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import networkx as nx
 
+from . import facts
 from . import graph as graphmod
 from . import ir
 from .cases import Case
@@ -559,14 +560,24 @@ class Evaluator:
     def _compile_rule(self, r: ir.Rule, comp: Compiler) -> Callable[[Ctx], tuple[str, dict[str, Any], int | None]]:
         if r.kind == "require":
             must = comp.expr(r.must) if r.must else (lambda c: True)
+            shown = self._shown_numbers(r.must, comp)
+            if not shown:
+                def require(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
+                    v = must(c)
+                    return ("pass" if v is True else "fail", {"must": v}, None)
+                return require
 
-            def require(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
+            def require_numbers(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
                 v = must(c)
-                return ("pass" if v is True else "fail", {"must": v}, None)
-            return require
+                values: dict[str, Any] = {"must": v}
+                for label, get in shown:  # the numbers the requirement compared, for pictures
+                    values[label] = get(c)
+                return ("pass" if v is True else "fail", values, None)
+            return require_numbers
         if r.kind == "deny":
             return lambda c: ("fail", {}, None)
         counting = comp.expr(r.counting) if r.counting else (lambda c: 0)
+        counts = r.counting is not None
         allow = r.allow
         assert allow is not None
         extend_if = comp.expr(r.extend_if) if r.extend_if else None
@@ -579,7 +590,8 @@ class Evaluator:
                 prior = 0
             requested = c.req.get(qfield, U)
             cap = allow.amount
-            values: dict[str, Any] = {"prior": prior, "requested": requested}
+            values: dict[str, Any] = {"prior": prior, "requested": requested} if counts \
+                else {"requested": requested}
             if r.kind == "trial" and cap is not None and prior >= cap:
                 ok = extend_if(c) if extend_if else U
                 values["extension"] = ok
@@ -657,7 +669,7 @@ class Evaluator:
                              reasons, trace)
 
     def _fillers(self, rule: ir.Rule) -> dict[str, Filler]:
-        default = {"require": f"{rule.title}: not documented",
+        default = {"require": f"{rule.title}: not met",
                    "deny": rule.title,
                    "limit": f"with {{prior}} already completed, the {{requested}} requested "
                             f"exceed {rule.allow}",
@@ -667,6 +679,11 @@ class Evaluator:
                "partial": compile_template(rule.partial, f"only {{remaining}} of the {{requested}}"
                                            f" requested fit within {rule.allow}",
                                            self.def_index, self._refs)}
+        unit = self.guideline.unit
+        out["quantity_undocumented"] = compile_template(
+            rule.undocumented if rule.kind == "limit" and rule.undocumented else None,
+            f"the request does not say how many {unit}; {{remaining}} are certified, the most "
+            f"the guideline allows here ({rule.allow})", self.def_index, self._refs)
         described = self._described(rule.must)
         if rule.undocumented:
             out["undocumented"] = compile_template(rule.undocumented, "", self.def_index,
@@ -674,8 +691,23 @@ class Evaluator:
         elif described:  # the declaration's words: "there is no documentation of ..."
             literal = (f"there is no documentation of {described}",)  # no placeholders
             out["undocumented"] = compile_template(literal, "", self.def_index, self._refs)
+        elif rule.otherwise:
+            out["undocumented"] = out["fail"]  # the author's words cover both
         else:
-            out["undocumented"] = out["fail"]
+            out["undocumented"] = compile_template(None, f"{rule.title}: not documented",
+                                                   self.def_index, self._refs)
+        return out
+
+    @staticmethod
+    def _shown_numbers(e: ir.Expr | None, comp: Compiler) -> list[tuple[str, Fn]]:
+        """The numeric facts and definitions a requirement compares (at most three), so a
+        picture can show the value it saw rather than only whether the test was met."""
+        out: list[tuple[str, Fn]] = []
+        for node in graphmod.walk(e) if e is not None else ():
+            if isinstance(node, (ir.Fact, ir.DefRef)) and node.type.kind in facts.NUMERIC:
+                label = f"{node.record}.{node.name}" if isinstance(node, ir.Fact) else node.name
+                if all(label != x for x, _ in out) and len(out) < 3:
+                    out.append((label, comp.expr(node)))
         return out
 
     def _described(self, e: ir.Expr | None) -> str | None:
@@ -695,6 +727,8 @@ class Evaluator:
         rule = cr.rule
         if kind == "fail" and (values.get("must", True) is U or values.get("extension", True) is U):
             kind_text = "undocumented"
+        elif kind == "partial" and values.get("requested", 0) is U:
+            kind_text = "quantity_undocumented"
         else:
             kind_text = kind
         return Reason(rule.name, kind, cr.fillers[kind_text](values, c), cr.citation,

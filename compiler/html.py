@@ -78,7 +78,7 @@ def _node_data(review: Review) -> dict[str, dict[str, Any]]:
             "label": attrs["label"], "kind": attrs["kind"], "rule": node,
             "source": f"{span.file}:{span.line}" if span else "",
             "citation": attrs.get("citation", ""), "outcome": outcome,
-            "seen": dotmod.seen_text(outcome, values) if node in seen else "",
+            "seen": dotmod.seen_text(outcome, values, attrs.get("ir")) if node in seen else "",
             "reason": reasons.get(node, ""),
         }
     return out

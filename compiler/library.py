@@ -61,6 +61,27 @@ def settle(det: Determination, request: dict[str, Any]) -> tuple[str, int | None
     return det.decision, det.certified, None
 
 
+def _tie_words(chosen: Compiled, others: list[Compiled]) -> str:
+    """Why the chosen guideline won over the others that also apply, in words."""
+    gi = chosen.ir
+    assert gi is not None
+    lower = [g.ir.id for g in others if g.ir and g.ir.precedence < gi.precedence]
+    tied = [g.ir for g in others if g.ir and g.ir.precedence == gi.precedence]
+    parts = []
+    if lower:
+        parts.append(f"chosen by precedence {gi.precedence} over {', '.join(lower)}")
+    for t in tied:
+        if (gi.effective_from or dt.date.min) > (t.effective_from or dt.date.min):
+            parts.append(f"chosen over {t.id} (equal precedence {gi.precedence}) because it is "
+                         f"in force from the later date ({gi.effective_from} against "
+                         f"{t.effective_from or 'no start date'})")
+        else:
+            parts.append(f"chosen over {t.id} (equal precedence {gi.precedence}, in force from "
+                         f"the same date) only by the alphabetical order of their ids: give "
+                         f"one a higher precedence to decide")
+    return "; ".join(parts)
+
+
 class Library:
     def __init__(self, guidelines: list[Compiled]) -> None:
         self.guidelines = guidelines
@@ -109,7 +130,11 @@ class Library:
             why = (f"no guideline in the library applies to a {request.get('treatment')} "
                    f"request in force on {day}")
             return Review(case, request, None, why, det, day)
-        applicable.sort(key=lambda g: (-g.ir.precedence, g.ir.id))  # type: ignore[union-attr]
+        # Highest precedence first; at equal precedence the one in force from the later date
+        # (the newer text), then the guideline id, so the choice never depends on file order.
+        applicable.sort(key=lambda g: (-g.ir.precedence,  # type: ignore[union-attr]
+                                       -(g.ir.effective_from or dt.date.min).toordinal(),  # type: ignore[union-attr]
+                                       g.ir.id))  # type: ignore[union-attr]
         chosen = applicable[0]
         assert chosen.ir is not None
         gi = chosen.ir
@@ -118,6 +143,5 @@ class Library:
         why = (f"applies to this {request.get('treatment')} request; version "
                f"{gi.version or 'unversioned'} is in force{since}{until}, which covers {day}")
         if len(applicable) > 1:
-            others = ", ".join(g.ir.id for g in applicable[1:])  # type: ignore[union-attr]
-            why += f"; chosen by precedence {chosen.ir.precedence} over {others}"
+            why += "; " + _tie_words(chosen, applicable[1:])
         return Review(case, request, chosen, why, chosen.evaluator.evaluate(case, request), day)

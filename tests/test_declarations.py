@@ -125,3 +125,57 @@ def test_fmt_keeps_declarations(tmp_path):
             '  x "X" codes "CPT 1, CPT 2",\n  y\n}\n')
     f.write_text(text)
     assert guidec("fmt", "--check", str(f)).returncode == 0, guidec("fmt", "--check", str(f)).stdout
+
+
+# ---------------------------------------------------------------- found in the author trial
+def test_a_request_without_a_quantity_says_so_in_the_letter(tmp_path):
+    case = tmp_path / "nq.yaml"
+    case.write_text("case_id: nq\nreview_date: 2016-06-01\n"
+                    "requests: [{id: 1, treatment: physical_therapy, body_region: lumbar}]\n")
+    r = guidec("review", str(case), "--format", "json")
+    [rec] = json.loads(r.stdout)
+    assert rec["requested"] is None and rec["decision"] == "modified"
+    text = rec["reasons"][0]["text"]
+    assert text.startswith("The request does not say how many visits; 6 are certified")
+    assert "undocumented number" not in rec["rationale"]
+
+
+def test_a_tie_between_guidelines_says_how_it_was_broken(tmp_path):
+    for name, start in (("a", "2019-01-01"), ("b", "2020-01-01")):
+        (tmp_path / f"{name}.gl").write_text(
+            HEADER.replace("payer.chiro", f"payer.{name}").replace("2020-01-01", start)
+            + 'require r "R"\n  must findings.flare_up\n  cite p. 3\n')
+    case = tmp_path / "c.yaml"
+    case.write_text("case_id: t\nreview_date: 2021-01-01\nfindings: {flare_up: true}\n"
+                    "requests: [{id: 1, treatment: chiropractic, visits: 4}]\n")
+    r = guidec("review", str(case), "--library", str(tmp_path), "--format", "json")
+    [rec] = json.loads(r.stdout)
+    assert rec["guideline"]["id"] == "payer.b"
+    assert ("chosen over payer.a (equal precedence 0) because it is in force from the later "
+            "date (2020-01-01 against 2019-01-01)") in rec["choice"]
+
+
+def test_pictures_show_the_values_a_rule_used():
+    from guidec.compiler import dot
+    from guidec.compiler.evaluate import U
+    from guidec.compiler.pipeline import compile_source
+    c = compile_source(OWN_FACT, "x.gl")
+    rule = c.ir.rules[1]  # pain: must findings.pain_score >= 3
+    assert dot.seen_text("fail", {"must": False, "findings.pain_score": 2.5}, rule) == \
+        "pain_score = 2.5 → not met"
+    mmi = c.ir.rules[0]  # a comparison with a yes/no fact
+    assert dot.seen_text("fail", {"must": U}, mmi) == "not documented"
+    assert "prior" not in dot.seen_text("pass", {"requested": 12, "per_week": 2, "cap": None})
+
+
+def test_the_trace_records_the_number_a_requirement_compared():
+    from guidec.compiler import cases
+    from guidec.compiler.pipeline import compile_source
+    c = compile_source(OWN_FACT, "x.gl")
+    case = cases.from_dict({"case_id": "t", "review_date": "2021-01-01",
+                            "findings": {"maximum_medical_improvement": False, "pain_score": 2.5},
+                            "requests": [{"id": "1", "treatment": "chiropractic", "visits": 4}]},
+                           schema=c.ir.schema)
+    det = c.evaluator.evaluate(case, case.requests[0])
+    step = next(s for s in det.path if s.node == "rule:pain")
+    assert step.outcome == "fail" and step.values["findings.pain_score"] == 2.5

@@ -112,7 +112,7 @@ def test_html_report_in_headless_chromium(tmp_path):
         details = page.inner_text(".details")
         assert "Transition to a self-directed home exercise program" in details
         assert "physical_medicine.gl:" in details
-        assert "documented: no" in details
+        assert "recorded: no" in details  # a yes/no the records state as no
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert all(u.startswith(("file:", "data:", "about:")) for u in requests), requests
