@@ -207,14 +207,19 @@ def from_dict(data: Any, source: str = "<case>", schema: facts.Schema | None = N
         raise CaseError(f"{source}: a case must be a mapping of fields, not {type(data).__name__}")
     _shape(data, source)
     data = _jsonable(data)
-    errors = sorted(_validator(s).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        e = errors[0]
-        field_name = _where(e.path)
-        if e.validator == "required":
-            raise CaseError(f"{source}: {field_name}: {e.message}")
-        raise CaseError(f"{source}: field `{field_name}` has value {_show(e.instance)}: "
-                        f"{_short(e)}")
+    errors = sorted(_validator(s).iter_errors(data), key=lambda e: [str(p) for p in e.path])
+    if errors:  # every problem in one run, a line each (the first twenty)
+        lines = []
+        for e in errors[:20]:
+            field_name = _where(e.path)
+            if e.validator == "required":
+                lines.append(f"{source}: {field_name}: {e.message}")
+            else:
+                lines.append(f"{source}: field `{field_name}` has value {_show(e.instance)}: "
+                             f"{_short(e)}")
+        if len(errors) > 20:
+            lines.append(f"{source}: ... and {len(errors) - 20} more problems")
+        raise CaseError("\n".join(lines))
     return _normalize(data, source, s)
 
 

@@ -285,6 +285,9 @@ class Checker:
     def _error(self, span: Span) -> ir.Expr:
         return ir.Const(type=Type("error"), value=None, span=span)
 
+    def _x_Group(self, e: ast.Group, s: _Scope) -> ir.Expr:
+        return self._expr(e.inner, s)
+
     def _x_NumberLit(self, e: ast.NumberLit, s: _Scope) -> ir.Expr:
         return ir.Const(type=Type("percent" if e.percent else "decimal"), value=e.value,
                         span=e.span)

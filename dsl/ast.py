@@ -26,6 +26,13 @@ class IntLit(Expr):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Group(Expr):
+    """`( inner )` as the author wrote it: kept so fmt never drops the author's grouping."""
+
+    inner: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NumberLit(Expr):
     """`2.5` (a decimal) or `20%` (a percent, the number 20): kept as written for fmt."""
 

@@ -69,6 +69,7 @@ def _path(e: ast.Path) -> str:
 EXPR: dict[type, Callable[[Any], str]] = {
     ast.IntLit: lambda e: str(e.value),
     ast.NumberLit: lambda e: e.text,
+    ast.Group: lambda e: "(" + expr(e.inner) + ")",
     ast.DateLit: lambda e: e.value.isoformat(),
     ast.BoolLit: lambda e: "true" if e.value else "false",
     ast.Duration: lambda e: f"{e.amount} {e.unit}",
@@ -119,6 +120,8 @@ def block_expr(e: ast.Expr, indent: str, used: int = 0) -> str:
         tail = "]" + "".join("." + n for n in p.names[1:])
         return f"{head}\n{deeper}{inner}\n{indent}{tail}" if "\n" in inner or \
             len(deeper) + len(inner) > WIDTH else f"{head}{inner}{tail}"
+    if isinstance(e, ast.Group):
+        return "(" + block_expr(e.inner, indent, used + 1) + ")"
     if isinstance(e, ast.Call):
         args = [block_expr(a, deeper, 0) for a in e.args]
         return f"{e.func}(\n" + ",\n".join(deeper + a for a in args) + f"\n{indent})"

@@ -22,6 +22,9 @@ _TERMINAL_WORDS = {
     "SIGNED_INT": "a whole number",
     "DECIMAL": "a decimal number (2.5)",
     "PERCENT": "a percent (20%)",
+    "SECTION_REF": "a section number (§ 9792.24.1 or § I.C)",
+    "EMPTY_INDEX": "'[]'",
+    "CODE_TEXT": "a code",
     "STRING": 'a quoted string ("...")',
     "DATE": "a date (YYYY-MM-DD)",
     "CODE": "an ICD-10 code (e.g. M54.1*)",
@@ -216,6 +219,14 @@ def _syntax_diagnostic(exc: Exception, path: str, source: str) -> Diagnostic:
             message = f"unexpected '{token}'; expected {_expected_words(set(exc.expected))}"
         width = max(1, len(str(token))) if token.type != "$END" else 1
         hint = _hint_for(str(token), set(exc.expected))
+        at = getattr(token, "start_pos", None)
+        if "CODE" in set(exc.expected) and at is not None and re.match(
+                r"[A-Z](\*|[0-9]{2}-[A-Z][0-9]{2})", source[at:at + 12]):
+            hint = _CHAPTER_HINT
+        if str(token) == "per" and token.line is not None:  # `allow 10 visits per year`
+            hint = ("a yearly limit counts only the year's visits: `allow 10 visits` with "
+                    "`counting sum history[start in last 12 months].visits`; a weekly rate is "
+                    "`allow at most 3 visits per week`")
         if token.type == "$END":  # point just after the last thing written
             lines = source.rstrip().splitlines() or [""]
             while len(lines) > 1 and not lines[-1].split("#")[0].strip():
@@ -230,13 +241,20 @@ def _syntax_diagnostic(exc: Exception, path: str, source: str) -> Diagnostic:
         if allowed:
             message += f"; expected {_expected_words(allowed)}"
         hint = _hint_for(char, allowed)
+        ahead = source[pos:pos + 12]
+        if "CODE" in allowed and re.match(r"[A-Z](\*|[0-9]{2}-[A-Z][0-9]{2})", ahead):
+            hint = _CHAPTER_HINT
     else:
         message, width = "unexpected end of the file", 1
     span = Span(path, line, column, line, column + width)
     return Diagnostic("E101", "error", message, span, hint)
 
 
-def _hint_for(found: str, expected: set[str]) -> str | None:
+_CHAPTER_HINT = ("ICD-10 chapters (M*) and ranges (M40-M54) are not written this way: list "
+                 "three-character prefixes instead, e.g. icd10 {M40*, M41*, M42*}")
+
+
+def _hint_for(found: str, expected: set[str], after: str = "") -> str | None:
     if found == "=" and "CMP_OP" in expected:
         return "use '==' to compare two values"
     if found == ":":
@@ -627,6 +645,9 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def neg(self, meta: Any, ch: list[Any]) -> ast.Expr:
         return ast.Unary(op="neg", operand=ch[0], span=self.sp(meta))
+
+    def group(self, meta: Any, ch: list[Any]) -> ast.Expr:
+        return ast.Group(inner=ch[0], span=self.sp(meta))
 
     def dec_lit(self, meta: Any, ch: list[Token]) -> ast.Expr:
         return ast.NumberLit(value=float(str(ch[0])), text=str(ch[0]), span=self.tok(ch[0]))

@@ -296,7 +296,8 @@ class _CaseProblems:
 
     def report(self, exc: casesmod.CaseError) -> None:
         self.count += 1
-        typer.echo(f"error: {inert(str(exc))}", err=True)
+        for line in str(exc).split("\n"):
+            typer.echo(f"error: {inert(line)}", err=True)
 
 
 def _iter_cases(paths: list[str], problems: _CaseProblems | None = None,

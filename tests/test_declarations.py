@@ -179,3 +179,29 @@ def test_the_trace_records_the_number_a_requirement_compared():
     det = c.evaluator.evaluate(case, case.requests[0])
     step = next(s for s in det.path if s.node == "rule:pain")
     assert step.outcome == "fail" and step.values["findings.pain_score"] == 2.5
+
+
+def test_author_grade_errors(tmp_path):
+    gl = tmp_path / "a.gl"
+    gl.write_text(HEADER + "\nvalueset spine = icd10 {M*, M40-M54}\n\n"
+                  'limit yearly "Y"\n  allow 10 visits per year\n  cite p. 3\n')
+    out = guidec("check", str(gl)).stdout
+    assert "ICD-10 chapters (M*) and ranges (M40-M54) are not written this way" in out
+    assert "`counting sum history[start in last 12 months].visits`" in out
+    assert "section_ref" not in out.lower()
+    gl.write_text(HEADER + '\nrequire r "R"\n  must (findings.flare_up)\n  cite "Policy" § I.C\n')
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert guidec("fmt", "--check", str(gl)).returncode == 0  # the author's parentheses stay
+    case = tmp_path / "c.yaml"
+    case.write_text("case_id: x\nreview_date: 2016-13-01\nfindings: {flare_up: \"yes\"}\n"
+                    "requests: [{id: 1, treatment: massage, visits: \"ten\"}]\n")
+    err = guidec("review", str(case)).stderr
+    assert "field `findings.flare_up`" in err and "field `requests[0].visits`" in err
+    assert "field `review_date`" in err  # every problem in one run
+    empty = tmp_path / "e.yaml"
+    empty.write_text("# nothing here\n")
+    assert "the case file is empty" in guidec("review", str(empty)).stderr
+    bad = tmp_path / "b.yaml"
+    bad.write_text("case_id: x\nrequests: [\n")
+    assert "b.yaml:3:1: not valid YAML" in guidec("review", str(bad)).stderr
