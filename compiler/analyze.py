@@ -213,6 +213,11 @@ class ExprEncoder:
 
     def _Op(self, e: ir.Op) -> Val:
         op = e.op
+        if op == "request_diagnosis_in":  # over-approximated by the case's diagnoses
+            code = ir.EntryField(type=facts.CODE, name="code", span=e.span)
+            filt = ir.Op(type=facts.BOOL, op="in", args=(code, e.args[0]), span=e.span)
+            return self.expr(ir.Aggregate(type=facts.BOOL, kind="any", collection="diagnoses",
+                                          field=None, filter=filt, span=e.span))
         if op in {"and", "or"}:
             a, b = self.expr(e.args[0]), self.expr(e.args[1])
             if op == "and":
@@ -509,6 +514,9 @@ class Analyzer:
         for a, b in itertools.combinations(gs, 2):
             if a.precedence != b.precedence:
                 continue
+            sa, sb = dict(a.scope), dict(b.scope)
+            if any(k in sb and sb[k] != v for k, v in sa.items()):
+                continue  # scoped to different payers or jurisdictions: never both apply
             ma, mb = models[a.id], models[b.id]
             status, model = self._solve(enc, z3.And(ma.applies, ma.in_force, mb.applies,
                                                     mb.in_force))

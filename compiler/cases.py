@@ -41,6 +41,8 @@ class Case:
     notes: str | None = None
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    jurisdiction: str | None = None  # matched against a guideline's `scope jurisdiction`
+    payer: str | None = None  # matched against a guideline's `scope payer`
 
 
 _DATE = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
@@ -87,6 +89,10 @@ def _schema(s: facts.Schema) -> dict[str, Any]:
         "frequency": {"type": "object", "properties": {"per_week": _RANGE, "weeks": _RANGE},
                       "additionalProperties": False},
         "levels": {"anyOf": [_INT, {"type": "array", "items": {"type": "string"}}]},
+        "diagnoses": {"type": "array", "description": "the diagnoses this request treats "
+                      "(ICD-10-CM codes); when absent, the case's diagnoses",
+                      "items": {"anyOf": [{"type": "string"}, {"type": "object",
+                                                               "required": ["code"]}]}},
         "ur_decision": _DECISION,
     })
     # Units dispensed (grams of ointment, ml) may be a decimal; visits stay whole numbers.
@@ -137,6 +143,10 @@ def _schema(s: facts.Schema) -> dict[str, Any]:
                                            "items": {"type": "string"}}}}},
             "notes": {"type": "string"},
             "source": {"type": "string"},
+            "jurisdiction": {"type": "string", "description": "where the claim is decided "
+                             "(matched against a guideline's `scope jurisdiction`)"},
+            "payer": {"type": "string", "description": "who pays (matched against a "
+                      "guideline's `scope payer`)"},
         },
     }
 
@@ -328,6 +338,7 @@ def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
         surgeries=lists["surgeries"], history=lists["history"], findings=findings,
         requests=requests, expected=list(data.get("expected") or []), notes=data.get("notes"),
         source=source, warnings=warns,
+        jurisdiction=data.get("jurisdiction"), payer=data.get("payer"),
     )
 
 
@@ -346,6 +357,9 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
     out["sessions"], out["days"] = _top(r.get("sessions")), _top(r.get("days"))
     if isinstance(r.get("levels"), list):
         out["levels"] = len(r["levels"])
+    if isinstance(r.get("diagnoses"), list):
+        out["diagnoses"] = [(d if isinstance(d, str) else d["code"]).strip().upper()
+                            for d in r["diagnoses"]]
     out.pop("frequency", None)
     if isinstance(out.get("ur_certified"), dict):
         out["ur_certified_detail"] = out.pop("ur_certified")

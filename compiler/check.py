@@ -24,6 +24,7 @@ CLAUSES = {
               "overrides", "cite"},
     "deny": {"when", "because", "overrides", "cite"},
 }
+SCOPE_KEYS = ("jurisdiction", "payer")
 REQUIRED = {"require": ("must",), "limit": ("allow",), "trial": ("allow", "extend"),
             "deny": ("when", "because")}
 
@@ -73,10 +74,19 @@ class Checker:
             source=header.source or header.title,
             source_pages=str(header.source_pages) if header.source_pages else None,
             applies=applies, precedence=header.precedence, unit=self._unit(header),
+            scope=self._scope(header),
             valuesets=self.valuesets,
             definitions=dict(self.defs), rules=rules, tests=tests, path=g.path, span=header.span,
             schema=self.schema,
         )
+
+    def _scope(self, header: ast.Header) -> tuple[tuple[str, str], ...]:
+        for key, _ in header.scope:
+            if key not in SCOPE_KEYS:
+                self.sink.error("E216", f"a guideline can be scoped to a jurisdiction or a payer, "
+                                f"not '{key}'", header.span,
+                                'e.g. `scope jurisdiction "CA"` or `scope payer "Acme Health"`')
+        return header.scope
 
     def _unit(self, header: ast.Header) -> str:
         if header.unit not in facts.QUANTITY_UNITS:
@@ -473,8 +483,10 @@ class Checker:
         if not vs.codes:
             self.sink.error("E305", f"value set '{e.valueset}' holds terms, not ICD-10 codes",
                             e.name_span)
-        code = ir.EntryField(type=facts.CODE, name="code", span=e.span)
         ref = ir.ValueSetRef(type=Type("valueset", "codes"), name=e.valueset, span=e.name_span)
+        if e.request:  # the request's own diagnoses (the case's when it names none)
+            return ir.Op(type=BOOL, op="request_diagnosis_in", args=(ref,), span=e.span)
+        code = ir.EntryField(type=facts.CODE, name="code", span=e.span)
         filt = ir.Op(type=BOOL, op="in", args=(code, ref), span=e.span)
         return ir.Aggregate(type=BOOL, kind="any", collection="diagnoses", field=None,
                             filter=filt, span=e.span)

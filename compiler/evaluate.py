@@ -225,6 +225,8 @@ class Compiler:
         return lambda c: (exact, prefixes)
 
     def _Op(self, e: ir.Op) -> Fn:
+        if e.op == "request_diagnosis_in":
+            return self._request_diagnosis(e)
         args = [self.expr(a) for a in e.args]
         op = e.op
         if op == "and":
@@ -277,6 +279,16 @@ class Compiler:
             y = b(c)
             return U if y is U else fn2(x, y)
         return binary
+
+    def _request_diagnosis(self, e: ir.Op) -> Fn:
+        exact, prefixes = self.expr(e.args[0])(None)  # type: ignore[arg-type]  # constant
+
+        def request_diagnosis_in(c: Ctx) -> Any:
+            codes = c.req.get("diagnoses")
+            if codes is None:  # the request names none: it treats the case's diagnoses
+                codes = [d["code"] for d in c.case.diagnoses]
+            return any(code in exact or code.startswith(prefixes) for code in codes)
+        return request_diagnosis_in
 
     def _member(self, e: ir.Op, a: Fn, b: Fn, negate: bool) -> Fn:
         if e.args[0].type.kind == "code":

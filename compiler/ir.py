@@ -170,6 +170,11 @@ class Guideline:
     path: str
     span: Span = _span()
     schema: Schema = field(default_factory=Schema, compare=False, repr=False)
+    scope: tuple[tuple[str, str], ...] = ()
+
+    def in_scope(self, facts_of_case: dict[str, str | None]) -> bool:
+        """Whether a case's jurisdiction and payer are the ones this guideline is scoped to."""
+        return all(facts_of_case.get(key) == value for key, value in self.scope)
 
     @property
     def citation(self) -> str:

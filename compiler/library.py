@@ -116,7 +116,9 @@ class Library:
         day = as_of or case.review_date
         if as_of is not None:
             case = replace(case, review_date=as_of)
-        in_force = [g for g in self.guidelines if g.ir is not None and g.ir.in_force(day)]
+        whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
+        in_force = [g for g in self.guidelines if g.ir is not None and g.ir.in_force(day)
+                    and g.ir.in_scope(whose)]
         ctx = Ctx(case, request)
         applicable = []
         for g in in_force:
@@ -142,6 +144,8 @@ class Library:
         since = f" from {gi.effective_from}" if gi.effective_from else ""
         why = (f"applies to this {request.get('treatment')} request; version "
                f"{gi.version or 'unversioned'} is in force{since}{until}, which covers {day}")
+        if gi.scope:
+            why += "; scoped to " + " and ".join(f"{k} {v}" for k, v in gi.scope)
         if len(applicable) > 1:
             why += "; " + _tie_words(chosen, applicable[1:])
         return Review(case, request, chosen, why, chosen.evaluator.evaluate(case, request), day)

@@ -110,6 +110,7 @@ class Aggregate(Expr):
 class AnyDiagnosis(Expr):
     valueset: str
     name_span: Span = _span()
+    request: bool = False  # `any request diagnosis in`: the diagnoses the request names
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +153,7 @@ class Header:
     basis: str | None = None
     unit: str = "visits"
     kind: str = "guideline"  # or "declarations": a file of shared facts and vocabulary
+    scope: tuple[tuple[str, str], ...] = ()  # (jurisdiction|payer, value): whose cases it decides
     span: Span = _span()
 
 

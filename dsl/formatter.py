@@ -80,7 +80,8 @@ EXPR: dict[type, Callable[[Any], str]] = {
     ast.WithinAfter: lambda e: f"within {expr(e.duration)} after {_wrap(e.anchor, PREC['sum'])}",
     ast.InLast: lambda e: f"{_wrap(e.subject, PREC['sum'])} in last {expr(e.duration)}",
     ast.Aggregate: lambda e: f"{e.kind} {_path(e.path)}",
-    ast.AnyDiagnosis: lambda e: f"any diagnosis in {e.valueset}",
+    ast.AnyDiagnosis: lambda e: ("any request diagnosis in " if e.request
+                                 else "any diagnosis in ") + e.valueset,
     ast.Call: lambda e: f"{e.func}(" + ", ".join(expr(a) for a in e.args) + ")",
 }
 
@@ -225,6 +226,8 @@ def header(h: ast.Header) -> list[str]:
         lines.append(f"{INDENT}counts {h.unit}")
     if h.basis is not None:
         lines.append(f"{INDENT}basis {quote(h.basis)}")
+    for key, value in h.scope:
+        lines.append(f"{INDENT}scope {key} {quote(value)}")
     return lines
 
 

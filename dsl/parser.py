@@ -334,6 +334,9 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         name, title, *clauses = ch
         fields: dict[str, Any] = {}
         for key, value in clauses:
+            if key == "_scope":
+                fields["scope"] = fields.get("scope", ()) + (value,)
+                continue
             fields.update(value) if key == "_multi" else fields.__setitem__(key, value)
         return ast.Header(id=name, title=_unquote(title), span=self.sp(meta), **fields)
 
@@ -418,6 +421,9 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def precedence(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
         return ("precedence", int(ch[0]))
+
+    def scope(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
+        return ("_scope", (str(ch[0]), _unquote(ch[1])))
 
     def counts(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
         return ("unit", str(ch[0]))
@@ -692,6 +698,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def aggregate(self, meta: Any, ch: list[Any]) -> ast.Expr:
         return ast.Aggregate(kind=ch[0], path=ch[1], span=self.sp(meta))
+
+    def any_request_diagnosis(self, meta: Any, ch: list[Token]) -> ast.Expr:
+        return ast.AnyDiagnosis(valueset=str(ch[0]), request=True, span=self.sp(meta),
+                                name_span=self.tok(ch[0]))
 
     def any_diagnosis(self, meta: Any, ch: list[Token]) -> ast.Expr:
         return ast.AnyDiagnosis(valueset=str(ch[0]), span=self.sp(meta), name_span=self.tok(ch[0]))

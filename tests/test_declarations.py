@@ -205,3 +205,58 @@ def test_author_grade_errors(tmp_path):
     bad = tmp_path / "b.yaml"
     bad.write_text("case_id: x\nrequests: [\n")
     assert "b.yaml:3:1: not valid YAML" in guidec("review", str(bad)).stderr
+
+
+SCOPED = """guideline payer.{name}.pt "PT for {name}"
+  version "1"
+  effective 2020-01-01
+  source "{name} policy" p. 1
+  applies when request.treatment in {{physical_therapy}}
+  scope payer "{payer}"
+
+limit cap "{cap} visits"
+  allow {cap} visits
+  cite p. 1
+"""
+
+
+def test_two_payers_guidelines_for_one_treatment_live_in_one_folder(tmp_path):
+    (tmp_path / "a.gl").write_text(SCOPED.format(name="acme", payer="Acme Health", cap=6))
+    (tmp_path / "b.gl").write_text(SCOPED.format(name="bolt", payer="Bolt Mutual", cap=10))
+    r = guidec("check", str(tmp_path), "--format", "json")
+    codes = [d["code"] for f in json.loads(r.stdout)["files"] for d in f["diagnostics"]]
+    assert r.returncode == 0 and "W440" not in codes
+    for payer, gid, certified in (("Acme Health", "payer.acme.pt", 6),
+                                  ("Bolt Mutual", "payer.bolt.pt", 10)):
+        case = tmp_path / "c.yaml"
+        case.write_text(f"case_id: c\nreview_date: 2021-01-01\npayer: {payer}\n"
+                        "requests: [{id: 1, treatment: physical_therapy, visits: 12}]\n")
+        [rec] = json.loads(guidec("review", str(case), "--library", str(tmp_path),
+                                  "--format", "json").stdout)
+        assert (rec["guideline"]["id"], rec["certified"]) == (gid, certified)
+        assert f"scoped to payer {payer}" in rec["choice"]
+    case.write_text("case_id: c\nreview_date: 2021-01-01\n"
+                    "requests: [{id: 1, treatment: physical_therapy, visits: 12}]\n")
+    [rec] = json.loads(guidec("review", str(case), "--library", str(tmp_path),
+                              "--format", "json").stdout)
+    assert rec["decision"] == "not_applicable"  # a case that names no payer: neither applies
+
+
+def test_a_request_names_the_diagnoses_it_treats(tmp_path):
+    gl = tmp_path / "g.gl"
+    gl.write_text(HEADER + '\nvalueset neck = icd10 {M54.2}\n\n'
+                  'deny not_neck "Only for neck pain"\n  when not any request diagnosis in neck\n'
+                  '  because "the request does not treat neck pain"\n  cite p. 3\n'
+                  'test "the request names a low back code" given {case_id: t, '
+                  "review_date: 2021-01-01, diagnoses: [M54.2, M54.5], requests: [{id: 1, "
+                  'treatment: chiropractic, visits: 4, diagnoses: [M54.5]}]}\n'
+                  "  expect non_certified because not_neck\n"
+                  'test "no codes named: the case\'s diagnoses" given {case_id: t, '
+                  "review_date: 2021-01-01, diagnoses: [M54.2, M54.5], requests: [{id: 1, "
+                  'treatment: chiropractic, visits: 4}]}\n  expect certified\n')
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert "2 tests passed" in r.stdout
+    assert guidec("fmt", str(gl)).returncode == 0
+    assert "  when not any request diagnosis in neck\n" in gl.read_text()
+    assert "2 tests passed" in guidec("check", str(gl)).stdout
