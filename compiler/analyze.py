@@ -246,6 +246,20 @@ class ExprEncoder:
         if op == "first":
             vals = [self.expr(a) for a in e.args]
             return _first(vals)
+        if op == "if":
+            c, a, b = (self.expr(x) for x in e.args)
+            if a.t is not None:
+                return Val(t=z3.Or(z3.And(c.t, a.t), z3.And(c.f, b.t)),
+                           f=z3.Or(z3.And(c.t, a.f), z3.And(c.f, b.f)))
+            return Val(d=z3.Or(z3.And(c.t, a.d), z3.And(c.f, b.d)), v=z3.If(c.t, a.v, b.v))
+        if op == "same_year":  # over-approximated: within a year of each other
+            a, b = (self.expr(x) for x in e.args)
+            holds = z3.And(a.v - b.v <= 365, b.v - a.v <= 365)
+            both = z3.And(a.d, b.d)
+            return Val(t=z3.And(both, holds), f=z3.And(both, z3.Not(holds)))
+        if op == "days_between":
+            a, b = (self.expr(x) for x in e.args)
+            return Val(d=z3.And(a.d, b.d), v=b.v - a.v)
         if op in {"min", "max"}:
             vals = [self.expr(a) for a in e.args]
             best = vals[0].v

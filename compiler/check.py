@@ -295,6 +295,23 @@ class Checker:
     def _error(self, span: Span) -> ir.Expr:
         return ir.Const(type=Type("error"), value=None, span=span)
 
+    def _x_Cond(self, e: ast.Cond, s: _Scope) -> ir.Expr:
+        cond = self._bool(e.cond, s, "the condition of `if`")
+        a, b = self._expr(e.then, s), self._expr(e.otherwise, s)
+        if "error" in (a.type.kind, b.type.kind, cond.type.kind):
+            return self._error(e.span)
+        if facts.base_kind(a.type.kind) != facts.base_kind(b.type.kind):
+            self.sink.error("E305", f"`if` gives a {a.type} or a {b.type}: both branches must "
+                            "be of one type", e.span)
+            return self._error(e.span)
+        kind = a.type if a.type.kind == b.type.kind else Type("decimal")
+        return ir.Op(type=kind, op="if", args=(cond, a, b), span=e.span)
+
+    def _x_CalendarYear(self, e: ast.CalendarYear, s: _Scope) -> ir.Expr:
+        a = self._expect(e.subject, s, DATE, "`in calendar year of`")
+        b = self._expect(e.of, s, DATE, "`in calendar year of`")
+        return ir.Op(type=BOOL, op="same_year", args=(a, b), span=e.span)
+
     def _x_Group(self, e: ast.Group, s: _Scope) -> ir.Expr:
         return self._expr(e.inner, s)
 
@@ -503,10 +520,18 @@ class Checker:
                                 ".functional_improvement)`")
                 return self._error(e.span)
             return ir.Op(type=args[0].type, op="first", args=args, span=e.span)
-        if len(kinds) != 1 or kinds.pop() not in {"int", "date"}:
+        if e.func == "days_between":
+            if len(args) != 2 or kinds != {"date"}:
+                self.sink.error("E305", "`days_between` takes two dates", e.span,
+                                "e.g. `days_between(injury.date, review_date)`")
+                return self._error(e.span)
+            return ir.Op(type=INT, op="days_between", args=args, span=e.span)
+        bases = {facts.base_kind(k) for k in kinds}
+        if len(bases) != 1 or bases.pop() not in {"int", "date"}:
             self.sink.error("E305", f"`{e.func}` takes numbers or dates of one kind", e.span)
             return self._error(e.span)
-        return ir.Op(type=args[0].type, op=e.func, args=args, span=e.span)
+        kind = args[0].type if len(kinds) == 1 else Type("decimal")
+        return ir.Op(type=kind, op=e.func, args=args, span=e.span)
 
 
 _CLAUSE_HINTS = {

@@ -259,6 +259,20 @@ class Compiler:
                         return v
                 return U
             return first
+        if op == "if":
+            cond, then, otherwise = args
+
+            def if_then_else(c: Ctx) -> Any:
+                v = cond(c)
+                return then(c) if v is True else otherwise(c) if v is False else U
+            return if_then_else
+        if op == "same_year":
+            a, b = args
+            return lambda c: (lambda x, y: U if x is U or y is U else x.year == y.year)(
+                a(c), b(c))
+        if op == "days_between":
+            a, b = args
+            return lambda c: (lambda x, y: U if x is U or y is U else (y - x).days)(a(c), b(c))
         if op in {"min", "max"}:
             pick = min if op == "min" else max
             return lambda c: (lambda vs: U if any(v is U for v in vs) else pick(vs))(

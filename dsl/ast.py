@@ -114,6 +114,23 @@ class AnyDiagnosis(Expr):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Cond(Expr):
+    """`if C then A else B`: A when C is true, B when false, undocumented when C is."""
+
+    cond: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalendarYear(Expr):
+    """`X in calendar year of Y`: two dates in the same calendar year."""
+
+    subject: Expr
+    of: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Call(Expr):
     func: str
     args: tuple[Expr, ...]

@@ -15,7 +15,7 @@ CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{0,4})?\*?$")
 KEYWORDS = {"true", "false", "null"}
 
 # Binding strength: a child weaker than its slot needs parentheses.
-PREC = {"or": 1, "and": 2, "not": 3, "test": 4, "sum": 5, "product": 6, "unary": 7, "atom": 8}
+PREC = {"cond": 0, "or": 1, "and": 2, "not": 3, "test": 4, "sum": 5, "product": 6, "unary": 7, "atom": 8}
 CMP = {"==", "!=", "<", "<=", ">", ">="}
 
 
@@ -33,8 +33,10 @@ def _prec(e: ast.Expr) -> int:
         return PREC["sum"] if e.op in {"+", "-"} else PREC["product"]
     if isinstance(e, ast.Unary):
         return {"not": PREC["not"], "neg": PREC["unary"]}.get(e.op, PREC["test"])
-    if isinstance(e, (ast.WithinAfter, ast.InLast)):
+    if isinstance(e, (ast.WithinAfter, ast.InLast, ast.CalendarYear)):
         return PREC["test"]
+    if isinstance(e, ast.Cond):
+        return PREC["cond"]
     return PREC["atom"]
 
 
@@ -70,6 +72,10 @@ EXPR: dict[type, Callable[[Any], str]] = {
     ast.IntLit: lambda e: str(e.value),
     ast.NumberLit: lambda e: e.text,
     ast.Group: lambda e: "(" + expr(e.inner) + ")",
+    ast.Cond: lambda e: (f"if {expr(e.cond)} then {expr(e.then)} else "
+                         f"{expr(e.otherwise)}"),
+    ast.CalendarYear: lambda e: (f"{_wrap(e.subject, PREC['sum'])} in calendar year of "
+                                 f"{_wrap(e.of, PREC['sum'])}"),
     ast.DateLit: lambda e: e.value.isoformat(),
     ast.BoolLit: lambda e: "true" if e.value else "false",
     ast.Duration: lambda e: f"{e.amount} {e.unit}",

@@ -637,6 +637,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def within_after(self, meta: Any, ch: list[Any]) -> ast.Expr:
         return ast.WithinAfter(duration=ch[0], anchor=ch[1], span=self.sp(meta))
 
+    def cond(self, meta: Any, ch: list[Any]) -> ast.Expr:
+        return ast.Cond(cond=ch[0], then=ch[1], otherwise=ch[2], span=self.sp(meta))
+
+    def in_calendar_year(self, meta: Any, ch: list[Any]) -> ast.Expr:
+        return ast.CalendarYear(subject=ch[0], of=ch[1], span=self.sp(meta))
+
     def in_last(self, meta: Any, ch: list[Any]) -> ast.Expr:
         return ast.InLast(subject=ch[0], duration=ch[1], span=self.sp(meta))
 

@@ -1,0 +1,49 @@
+"""Time and arithmetic in the language: date differences, calendar years, `if ... then ...
+else ...` with three-valued conditions."""
+
+from __future__ import annotations
+
+from conftest import ROOT, guidec
+
+TIME = ROOT / "tests" / "cases" / "time.gl"
+
+
+def test_the_time_guideline_checks_clean_with_its_tests():
+    r = guidec("check", str(TIME))
+    assert r.returncode == 0, r.stdout
+    assert "0 errors, 0 warnings, 5 tests passed, 0 failed" in r.stdout
+
+
+def test_the_time_guideline_is_formatted():
+    assert guidec("fmt", "--check", str(TIME)).returncode == 0
+
+
+def test_type_errors_for_time_forms(tmp_path):
+    gl = tmp_path / "t.gl"
+    gl.write_text(TIME.read_text().split("define days_since_injury")[0]
+                  + "define a = days_between(review_date, 3)\n"
+                  + "define b = if findings.flare_up then 1 else review_date\n"
+                  + "define c = review_date in calendar year of 2\n")
+    out = guidec("check", str(gl)).stdout
+    assert "`days_between` takes two dates" in out
+    assert "`if` gives a number or a date: both branches must be of one type" in out
+    assert "`in calendar year of` must be a date, but this is a number" in out
+
+
+def test_calendar_year_and_days_between_evaluate():
+    from guidec.compiler import cases
+    from guidec.compiler.pipeline import compile_file
+    c = compile_file(TIME)
+    case = cases.from_dict({"case_id": "t", "review_date": "2015-06-20",
+                            "injury": {"date": "2015-01-01"},
+                            "history": [{"treatment": "physical_therapy", "visits": 5,
+                                         "start": "2015-12-31"},
+                                        {"treatment": "physical_therapy", "visits": 7,
+                                         "start": "2014-12-31"}],
+                            "requests": [{"id": "1", "treatment": "physical_therapy"}]})
+    ev = c.evaluator
+    from guidec.compiler.evaluate import Ctx, _UNSET
+    ctx = Ctx(case, case.requests[0])
+    ctx.defs = [_UNSET] * len(ev.defs)
+    assert ev.defs[ev.def_index["days_since_injury"]](ctx) == 170
+    assert ev.defs[ev.def_index["visits_this_year"]](ctx) == 5
