@@ -213,6 +213,11 @@ class Checker:
             self.sink.error("E303", f"rates are per week, not per '{q.rate_per}'", q.span,
                             "write `at most 3 visits per week`")
         over = f"{q.over} {q.over_unit}" if q.over is not None else None
+        if q.amount_expr is not None:
+            from ..dsl import formatter
+            cap = self._expect(q.amount_expr, _Scope(), INT, "a computed cap")
+            return ir.Quantity(amount=None, unit=unit, over=over, per_week=q.per_week,
+                               amount_expr=cap, amount_text=formatter.expr(q.amount_expr))
         return ir.Quantity(amount=q.amount, unit=unit, over=over, per_week=q.per_week)
 
     def _template(self, clause: ast.Clause | None, allowed: set[str]) -> ir.Template | None:

@@ -610,12 +610,16 @@ class Evaluator:
         extend = r.extend
         qfield = self.guideline.quantity_field
 
+        computed = comp.expr(allow.amount_expr) if allow.amount_expr is not None else None
+
         def limit(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
             prior = counting(c)
             if prior is U:
                 prior = 0
             requested = c.req.get(qfield, U)
-            cap = allow.amount
+            cap = allow.amount if computed is None else computed(c)
+            if cap is U:  # the cap depends on facts the records do not give
+                return ("fail", {"requested": requested, "cap": U}, 0)
             values: dict[str, Any] = {"prior": prior, "requested": requested} if counts \
                 else {"requested": requested}
             if r.kind == "trial" and cap is not None and prior >= cap:
@@ -710,6 +714,10 @@ class Evaluator:
             rule.undocumented if rule.kind == "limit" and rule.undocumented else None,
             f"the request does not say how many {unit}; {{remaining}} are certified, the most "
             f"the guideline allows here ({rule.allow})", self.def_index, self._refs)
+        out["cap_undocumented"] = compile_template(
+            rule.undocumented if rule.kind == "limit" and rule.undocumented else None,
+            f"the cap of {rule.title} ({rule.allow}) depends on facts that are not documented",
+            self.def_index, self._refs)
         described = self._described(rule.must)
         if rule.undocumented:
             out["undocumented"] = compile_template(rule.undocumented, "", self.def_index,
@@ -753,6 +761,8 @@ class Evaluator:
         rule = cr.rule
         if kind == "fail" and (values.get("must", True) is U or values.get("extension", True) is U):
             kind_text = "undocumented"
+        elif kind == "fail" and values.get("cap", 0) is U:
+            kind_text = "cap_undocumented"
         elif kind == "partial" and values.get("requested", 0) is U:
             kind_text = "quantity_undocumented"
         else:

@@ -101,11 +101,14 @@ class Quantity:
     unit: str
     over: str | None = None  # "4 weeks", for people
     per_week: int | None = None
+    amount_expr: Expr | None = None  # a cap computed from the case
+    amount_text: str | None = None  # that expression as the author wrote it
 
     def __str__(self) -> str:
         parts = []
-        if self.amount is not None:
-            parts.append(f"{self.amount} {self.unit}" + (f" over {self.over}" if self.over else ""))
+        amount = self.amount if self.amount_expr is None else self.amount_text
+        if amount is not None:
+            parts.append(f"{amount} {self.unit}" + (f" over {self.over}" if self.over else ""))
         if self.per_week is not None:
             parts.append(f"at most {self.per_week} {self.unit} per week")
         return ", ".join(parts)

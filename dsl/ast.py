@@ -205,6 +205,7 @@ class Section:
 class Quantity:
     amount: int | None
     unit: str | None
+    amount_expr: Expr | None = None  # a cap computed from the case
     over: int | None = None
     over_unit: str | None = None
     per_week: int | None = None

@@ -206,9 +206,13 @@ def cite(citations: tuple[ast.Citation, ...]) -> str:
 def quantity(q: ast.Quantity) -> str:
     rate = (f"at most {q.per_week} {q.rate_unit} per {q.rate_per}"
             if q.per_week is not None else None)
-    if q.amount is None:
+    if q.amount_expr is not None:
+        amount = expr(q.amount_expr)
+    elif q.amount is None:
         return rate or ""
-    text = f"{q.amount} {q.unit}" + (f" over {q.over} {q.over_unit}" if q.over is not None else "")
+    else:
+        amount = str(q.amount)
+    text = f"{amount} {q.unit}" + (f" over {q.over} {q.over_unit}" if q.over is not None else "")
     return text + (f", {rate}" if rate else "")
 
 

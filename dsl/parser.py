@@ -543,6 +543,13 @@ class _Builder(Transformer):  # type: ignore[type-arg]
                             over_unit=str(over_unit) if over_unit is not None else None,
                             span=self.sp(meta), **(rate or {}))
 
+    def computed_quantity(self, meta: Any, ch: list[Any]) -> ast.Quantity:
+        amount, unit, over, over_unit, rate = ch
+        return ast.Quantity(amount=None, amount_expr=amount, unit=str(unit),
+                            over=int(over) if over is not None else None,
+                            over_unit=str(over_unit) if over_unit is not None else None,
+                            span=self.sp(meta), **(rate or {}))
+
     def rate(self, meta: Any, ch: list[Token]) -> dict[str, Any]:
         return {"per_week": int(ch[0]), "rate_unit": str(ch[1]), "rate_per": str(ch[2])}
 

@@ -11,7 +11,7 @@ TIME = ROOT / "tests" / "cases" / "time.gl"
 def test_the_time_guideline_checks_clean_with_its_tests():
     r = guidec("check", str(TIME))
     assert r.returncode == 0, r.stdout
-    assert "0 errors, 0 warnings, 5 tests passed, 0 failed" in r.stdout
+    assert "0 errors, 0 warnings, 7 tests passed, 0 failed" in r.stdout
 
 
 def test_the_time_guideline_is_formatted():
