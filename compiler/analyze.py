@@ -304,19 +304,23 @@ class ExprEncoder:
 
     def _Aggregate(self, e: ir.Aggregate) -> Val:
         coll, k = e.collection, self.enc.options.entries
-        picked, fields = [], []
+        picked, fields, unsure = [], [], []
         for i in range(k):
             self.scope.append((coll, i))
             sel = self.enc.exists(coll, i)
             if e.filter is not None:
-                sel = z3.And(sel, self.expr(e.filter).t)
+                f = self.expr(e.filter)
+                unsure.append(z3.And(sel, z3.Not(f.t), z3.Not(f.f)))
+                sel = z3.And(sel, f.t)
             fields.append(self.enc.entry_field(coll, i, e.field) if e.field else None)
             self.scope.pop()
             picked.append(sel)
+        # As in evaluation: an entry whose filter is undocumented makes a count or sum so.
+        known = z3.Not(z3.Or(*unsure)) if unsure else z3.BoolVal(True)
         if e.kind == "count":
-            return Val(d=z3.BoolVal(True), v=z3.Sum([z3.If(s, 1, 0) for s in picked]))
+            return Val(d=known, v=z3.Sum([z3.If(s, 1, 0) for s in picked]))
         if e.kind == "sum":
-            return Val(d=z3.BoolVal(True), v=z3.Sum([
+            return Val(d=known, v=z3.Sum([
                 z3.If(z3.And(s, f.d), f.v, 0) for s, f in zip(picked, fields)]))  # type: ignore[union-attr]
         if e.kind == "any" and e.field is None:
             none = z3.And(*[z3.Not(z3.And(self.enc.exists(coll, i), self._filter_maybe(e, i)))

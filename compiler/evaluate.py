@@ -405,8 +405,15 @@ def _entry_selectors(coll: str, pred: Callable[[dict[str, Any]], Any]
                      ) -> tuple[Callable[[Ctx], list[dict[str, Any]]], Fn,
                                 Callable[[Ctx, str], int]]:
     """Selection, `any`, and a fused sum (the hot `sum history[...].visits`) for entry filters."""
-    def select(c: Ctx) -> list[dict[str, Any]]:
-        return [x for x in getattr(c.case, coll) if pred(x) is True]
+    def select(c: Ctx) -> Any:
+        out = []
+        for x in getattr(c.case, coll):
+            v = pred(x)
+            if v is True:
+                out.append(x)
+            elif v is U:  # an entry that may or may not count: the result is undocumented
+                return U
+        return out
 
     def exists(c: Ctx) -> Any:
         unknown = False
@@ -418,11 +425,14 @@ def _entry_selectors(coll: str, pred: Callable[[dict[str, Any]], Any]
                 unknown = True
         return U if unknown else False
 
-    def total(c: Ctx, fname: str) -> int:
+    def total(c: Ctx, fname: str) -> Any:
         n = 0
         for x in getattr(c.case, coll):
-            if pred(x) is True:
+            v = pred(x)
+            if v is True:
                 n += x.get(fname, 0)
+            elif v is U:
+                return U
         return n
     return select, exists, total
 
@@ -437,8 +447,11 @@ def _context_selectors(coll: str, filt: Fn) -> tuple[Callable[[Ctx], list[dict[s
         c.entry = saved
         return out
 
-    def select(c: Ctx) -> list[dict[str, Any]]:
-        return [x for x, v in verdicts(c) if v is True]
+    def select(c: Ctx) -> Any:
+        vs = verdicts(c)
+        if any(v is U for _, v in vs):  # an entry that may or may not count
+            return U
+        return [x for x, v in vs if v is True]
 
     def exists(c: Ctx) -> Any:
         vs = [v for _, v in verdicts(c)]
@@ -448,18 +461,24 @@ def _context_selectors(coll: str, filt: Fn) -> tuple[Callable[[Ctx], list[dict[s
 
 def _reduce(kind: str, fname: str | None, select: Callable[[Ctx], list[dict[str, Any]]],
             exists: Fn, total: Callable[[Ctx, str], int] | None = None) -> Fn:
+    # An entry whose filter is undocumented (a course with no date, for a window) may or may
+    # not count: the result is undocumented, never a silent drop of that entry.
     if kind == "count":
-        return lambda c: len(select(c))
+        return lambda c: (lambda xs: U if xs is U else len(xs))(select(c))
     if kind == "sum":
         assert fname is not None
         if total is not None:
             return lambda c: total(c, fname)
-        return lambda c: sum(x.get(fname, 0) for x in select(c))
+        return lambda c: (lambda xs: U if xs is U else sum(x.get(fname, 0) for x in xs))(
+            select(c))
     if kind in {"latest", "earliest"}:
         pick = max if kind == "latest" else min
 
         def extreme(c: Ctx) -> Any:
-            vals = [x[fname] for x in select(c) if fname in x]
+            xs = select(c)
+            if xs is U:
+                return U
+            vals = [x[fname] for x in xs if fname in x]
             return pick(vals) if vals else U
         return extreme
     if fname is None:  # any: does any entry match? undocumented if one might
@@ -467,7 +486,10 @@ def _reduce(kind: str, fname: str | None, select: Callable[[Ctx], list[dict[str,
     want = kind == "any"
 
     def quantify(c: Ctx) -> Any:
-        vals = [x.get(fname, U) for x in select(c)]
+        xs = select(c)
+        if xs is U:
+            return U
+        vals = [x.get(fname, U) for x in xs]
         if want in vals:
             return want
         return U if (U in vals or (want is False and not vals)) and vals else (not want)
@@ -614,9 +636,9 @@ class Evaluator:
 
         def limit(c: Ctx) -> tuple[str, dict[str, Any], int | None]:
             prior = counting(c)
-            if prior is U:
-                prior = 0
             requested = c.req.get(qfield, U)
+            if prior is U:  # what was already done cannot be counted from the records
+                return ("fail", {"prior": U, "requested": requested}, 0)
             cap = allow.amount if computed is None else computed(c)
             if cap is U:  # the cap depends on facts the records do not give
                 return ("fail", {"requested": requested, "cap": U}, 0)
@@ -718,6 +740,9 @@ class Evaluator:
             rule.undocumented if rule.kind == "limit" and rule.undocumented else None,
             f"the cap of {rule.title} ({rule.allow}) depends on facts that are not documented",
             self.def_index, self._refs)
+        out["prior_undocumented"] = compile_template(
+            None, "the treatment already given cannot be counted: an entry the count depends "
+            "on (its date or details) is not documented", self.def_index, self._refs)
         described = self._described(rule.must)
         if rule.undocumented:
             out["undocumented"] = compile_template(rule.undocumented, "", self.def_index,
@@ -763,6 +788,8 @@ class Evaluator:
             kind_text = "undocumented"
         elif kind == "fail" and values.get("cap", 0) is U:
             kind_text = "cap_undocumented"
+        elif kind == "fail" and values.get("prior", 0) is U:
+            kind_text = "prior_undocumented"
         elif kind == "partial" and values.get("requested", 0) is U:
             kind_text = "quantity_undocumented"
         else:

@@ -47,3 +47,37 @@ def test_calendar_year_and_days_between_evaluate():
     ctx.defs = [_UNSET] * len(ev.defs)
     assert ev.defs[ev.def_index["days_since_injury"]](ctx) == 170
     assert ev.defs[ev.def_index["visits_this_year"]](ctx) == 5
+
+
+WINDOW = """guideline t.window "Window"
+  version "1"
+  effective 2009-01-01
+  source "Doc" p. 1
+  applies when request.treatment in {physical_therapy}
+
+limit yearly "10 visits a year"
+  allow 10 visits
+  counting sum history[start in last 12 months].visits
+  cite p. 1
+
+test "a course with no start date cannot be counted in or out of the year" given {case_id: t, review_date: 2015-06-01, history: [{treatment: physical_therapy, visits: 8, start: 2015-01-10}, {treatment: physical_therapy, visits: 6}], requests: [{id: 1, treatment: physical_therapy, visits: 4}]}
+  expect non_certified because yearly
+
+test "with every date recorded, the year's visits count" given {case_id: t, review_date: 2015-06-01, history: [{treatment: physical_therapy, visits: 8, start: 2015-01-10}, {treatment: physical_therapy, visits: 6, start: 2013-01-01}], requests: [{id: 1, treatment: physical_therapy, visits: 4}]}
+  expect modified 2 because yearly
+"""
+
+
+def test_an_entry_whose_filter_is_undocumented_is_never_silently_dropped(tmp_path):
+    gl = tmp_path / "w.gl"
+    gl.write_text(WINDOW)
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert "2 tests passed" in r.stdout
+    case = tmp_path / "c.yaml"
+    case.write_text("case_id: t\nreview_date: 2015-06-01\nhistory: [{treatment: physical_therapy,"
+                    " visits: 8, start: 2015-01-10}, {treatment: physical_therapy, visits: 6}]\n"
+                    "requests: [{id: 1, treatment: physical_therapy, visits: 4}]\n")
+    r = guidec("review", str(case), "--library", str(tmp_path), "--format", "json")
+    [rec] = __import__("json").loads(r.stdout)
+    assert rec["reasons"][0]["text"].startswith("The treatment already given cannot be counted")
