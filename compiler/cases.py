@@ -41,6 +41,7 @@ class Case:
     notes: str | None = None
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    visits: list[dict[str, Any]] = field(default_factory=list)  # from history[].visit_dates
     jurisdiction: str | None = None  # matched against a guideline's `scope jurisdiction`
     payer: str | None = None  # matched against a guideline's `scope payer`
 
@@ -102,6 +103,10 @@ def _schema(s: facts.Schema) -> dict[str, Any]:
     request_props.pop("per_week", None)
     request_props.pop("weeks", None)
     history_props = _fact_schema(s.collections.get("history", {}), s, "history[]")
+    history_props["visit_dates"] = {
+        "type": "array", "items": _DATE,
+        "description": "the date of each visit of the course, where the records give them "
+                       "(guidelines read them as the list `visits`)"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://guidec.dev/schema/case.json",
@@ -328,6 +333,16 @@ def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
         types = schema.collections.get(name, {})
         lists[name] = [_typed(entry, types, f"{name}[{i}]", src, warns, schema)
                        for i, entry in enumerate(data.get(name) or [])]
+    visits = []  # each dated visit of each course, for rules that count visits in a window
+    for i, h in enumerate(lists["history"]):
+        dates = h.pop("visit_dates", None)
+        if not isinstance(dates, list):
+            continue
+        for j, day in enumerate(dates):
+            visits.append(_clean({"treatment": h.get("treatment"),
+                                  "body_region": h.get("body_region"),
+                                  "date": _date(day, f"history[{i}].visit_dates[{j}]", src)}))
+        h.setdefault("visits", len(dates))
     requests = [_request(r, i, src, warns, schema) for i, r in enumerate(data["requests"])]
     ids = [r["id"] for r in requests]
     if len(set(ids)) != len(ids):
@@ -336,6 +351,7 @@ def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
         case_id=data["case_id"], review_date=review_date,  # type: ignore[arg-type]
         patient=patient, injury=injury, diagnoses=diagnoses,
         surgeries=lists["surgeries"], history=lists["history"], findings=findings,
+        visits=visits,
         requests=requests, expected=list(data.get("expected") or []), notes=data.get("notes"),
         source=source, warnings=warns,
         jurisdiction=data.get("jurisdiction"), payer=data.get("payer"),

@@ -213,12 +213,17 @@ class Checker:
             self.sink.error("E303", f"rates are per week, not per '{q.rate_per}'", q.span,
                             "write `at most 3 visits per week`")
         over = f"{q.over} {q.over_unit}" if q.over is not None else None
+        over_weeks = None
+        if q.over is not None and q.over_unit in facts.TIME_UNITS:
+            over_weeks = max(1, q.over * facts.TIME_UNITS[q.over_unit] // 7)
         if q.amount_expr is not None:
             from ..dsl import formatter
             cap = self._expect(q.amount_expr, _Scope(), INT, "a computed cap")
             return ir.Quantity(amount=None, unit=unit, over=over, per_week=q.per_week,
-                               amount_expr=cap, amount_text=formatter.expr(q.amount_expr))
-        return ir.Quantity(amount=q.amount, unit=unit, over=over, per_week=q.per_week)
+                               amount_expr=cap, amount_text=formatter.expr(q.amount_expr),
+                               over_weeks=over_weeks)
+        return ir.Quantity(amount=q.amount, unit=unit, over=over, per_week=q.per_week,
+                           over_weeks=over_weeks)
 
     def _template(self, clause: ast.Clause | None, allowed: set[str]) -> ir.Template | None:
         if clause is None or clause.text is None:

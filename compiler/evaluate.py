@@ -658,6 +658,13 @@ class Evaluator:
                 if per_week is not U and weeks is not U and per_week > allow.per_week:
                     by_rate = allow.per_week * weeks
                     allowance = by_rate if allowance is None else min(allowance, by_rate)
+            if allow.over_weeks is not None and allowance is not None:
+                # `over W weeks`: a request spread over more weeks than the course runs is
+                # supported for the visits that fall within those W weeks.
+                per_week, weeks = c.req.get("per_week", U), c.req.get("weeks", U)
+                if per_week is not U and weeks is not U and weeks > allow.over_weeks:
+                    values["weeks"] = weeks
+                    allowance = min(allowance, per_week * allow.over_weeks)
             values["remaining"] = allowance
             if allowance is None:
                 return ("pass", values, None)

@@ -62,11 +62,11 @@ def terms(category: str) -> Type:
 
 # The case contract's shape: which records and lists a case has. Their fields are declared.
 RECORD_NAMES = ("request", "findings", "patient", "injury")
-COLLECTION_NAMES = ("history", "surgeries", "diagnoses")
+COLLECTION_NAMES = ("history", "surgeries", "diagnoses", "visits")
 COLLECTION_ALIASES = {"surgery": "surgeries"}
 # Fields the case contract requires, so always documented (the analysis relies on it).
 REQUIRED_FIELDS = {"history": {"treatment"}, "surgeries": {"procedure"}, "diagnoses": {"code"},
-                   "request": {"treatment"}}
+                   "request": {"treatment"}, "visits": {"treatment", "date"}}
 
 QUANTITY_UNITS = {"visit", "visits", "session", "sessions", "treatment", "treatments",
                   "injection", "injections", "block", "blocks", "day", "days", "unit", "units",

@@ -103,6 +103,7 @@ class Quantity:
     per_week: int | None = None
     amount_expr: Expr | None = None  # a cap computed from the case
     amount_text: str | None = None  # that expression as the author wrote it
+    over_weeks: int | None = None  # the course's span, in whole weeks (`over 4 weeks`)
 
     def __str__(self) -> str:
         parts = []

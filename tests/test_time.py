@@ -81,3 +81,61 @@ def test_an_entry_whose_filter_is_undocumented_is_never_silently_dropped(tmp_pat
     r = guidec("review", str(case), "--library", str(tmp_path), "--format", "json")
     [rec] = __import__("json").loads(r.stdout)
     assert rec["reasons"][0]["text"].startswith("The treatment already given cannot be counted")
+
+
+OVER = """guideline t.over "Over"
+  version "1"
+  effective 2009-01-01
+  source "Doc" p. 1
+  applies when request.treatment in {physical_therapy}
+
+limit course "8-10 visits over 4 weeks"
+  allow 10 visits over 4 weeks
+  cite p. 1
+
+test "2 a week for 6 weeks: the 8 visits within 4 weeks" given {case_id: t, review_date: 2015-06-01, requests: [{id: 1, treatment: physical_therapy, frequency: {per_week: 2, weeks: 6}}]}
+  expect modified 8 because course
+
+test "3 a week for 4 weeks: the cap of 10" given {case_id: t, review_date: 2015-06-01, requests: [{id: 1, treatment: physical_therapy, frequency: {per_week: 3, weeks: 4}}]}
+  expect modified 10 because course
+
+test "2 a week for 4 weeks fits" given {case_id: t, review_date: 2015-06-01, requests: [{id: 1, treatment: physical_therapy, frequency: {per_week: 2, weeks: 4}}]}
+  expect certified 8
+"""
+
+
+def test_over_w_weeks_supports_the_visits_within_the_window(tmp_path):
+    gl = tmp_path / "o.gl"
+    gl.write_text(OVER)
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert "3 tests passed" in r.stdout
+
+
+VISITS = """guideline t.visits "Visits"
+  version "1"
+  effective 2009-01-01
+  source "Doc" p. 1
+  applies when request.treatment in {physical_therapy}
+
+limit four_weeks "At most 8 visits in any 4 weeks"
+  allow 8 visits
+  counting count visits[treatment in {physical_therapy} and date in last 4 weeks]
+  cite p. 1
+
+test "dated visits: 6 in the last 4 weeks, 2 more fit" given {case_id: t, review_date: 2015-06-01, history: [{treatment: physical_therapy, visit_dates: [2015-03-01, 2015-05-06, 2015-05-10, 2015-05-14, 2015-05-20, 2015-05-25, 2015-05-30]}], requests: [{id: 1, treatment: physical_therapy, visits: 6}]}
+  expect modified 2 because four_weeks
+"""
+
+
+def test_per_visit_dates_are_counted_in_a_window(tmp_path):
+    gl = tmp_path / "v.gl"
+    gl.write_text(VISITS)
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert "1 tests passed" in r.stdout
+    from guidec.compiler import cases
+    c = cases.from_dict({"case_id": "t", "review_date": "2015-06-01", "history": [
+        {"treatment": "physical_therapy", "visit_dates": ["2015-05-06", "2015-05-10"]}],
+        "requests": [{"id": "1", "treatment": "physical_therapy"}]})
+    assert c.history[0]["visits"] == 2 and len(c.visits) == 2
