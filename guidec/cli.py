@@ -519,6 +519,9 @@ def corpus(
     format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
     disagreements: bool = typer.Option(False, "--disagreements",
                                        help="List only the requests that disagree."),
+    reasons: bool = typer.Option(False, "--reasons",
+                                 help="For each agreement, the reviewer's reasons beside "
+                                      "guidec's."),
 ) -> None:
     """Measure the library against real decisions: expected vs actual, per request."""
     from .compiler import corpus as corpusmod
@@ -541,6 +544,43 @@ def corpus(
     typer.echo(f"{stats['agree']} of {stats['requests']} requests agree with the real decision "
                f"({pct}); where the letter gives a quantity and the decisions agree, "
                f"{stats['quantity_agree']} of {stats['quantity_checked']} quantities match.")
+    typer.echo(_corpus_context(stats))
+    if reasons:
+        typer.echo(_reasons_side_by_side([r for r in rows if r.agree]))
+
+
+def _pct(t: dict[str, Any]) -> str:
+    return (f"{t['agree']} of {t['requests']}"
+            + (f" ({100 * t['agreement']:.1f}%)" if t.get("agreement") is not None else ""))
+
+
+def _corpus_context(stats: dict[str, Any]) -> str:
+    """What the agreement should be read against, in a few lines."""
+    base = stats["uphold_ur_baseline"]
+    lines = ["",
+             f"Baseline (uphold every UR decision as made): {_pct(base)}.",
+             f"On the items the reviewer overturned: {_pct(stats['overturned'])}.",
+             f"Decided by a guideline of the library: {stats['decided_by_a_guideline']['requests']}"
+             f" of {stats['requests']}; of those, {_pct(stats['decided_by_a_guideline'])} agree.",
+             "By the reviewer's decision: " + "; ".join(
+                 f"{d.replace('_', '-')} {_pct(t)}" for d, t in stats["by_expected"].items()
+                 if t["requests"]),
+             "By treatment: " + "; ".join(f"{k or '(none)'} {_pct(t)}"
+                                          for k, t in stats["by_treatment"].items())]
+    return "\n".join(lines)
+
+
+def _reasons_side_by_side(rows: list[Any]) -> str:
+    out = ["", "Reasons, where guidec and the reviewer agree:"]
+    for r in rows:
+        out.append(f"\n{r.case_id} request {r.request} ({r.expected}):")
+        for text in r.expected_reasons or ("(the case file gives no reasons)",):
+            out.append(f"  reviewer: {inert(text)}")
+        mine = [x.text for x in r.review.determination.reasons] or ["(no reasons: certified "
+                                                                   "as requested)"]
+        for text in mine:
+            out.append(f"  guidec:   {inert(text)}")
+    return "\n".join(out)
 
 
 def _progress(items: Iterator[T], size: int, total: int | None) -> Iterator[T]:

@@ -178,3 +178,30 @@ def test_the_non_california_examples_check_clean_and_review_their_cases():
         [rec] = json.loads(r.stdout)
         assert (rec["decision"], rec["certified"]) == (decision, certified)
         assert rec["guideline"]["file"].startswith(folder)
+
+
+def test_corpus_reports_agreement_against_the_uphold_baseline_and_overturned_items(tmp_path):
+    base = "review_date: 2016-06-01\n"
+    (tmp_path / "a.yaml").write_text(
+        "case_id: a\n" + base + "requests: [{id: 1, treatment: physical_therapy, "
+        "body_region: lumbar, visits: 6, ur_decision: non_certified}]\n"
+        "expected: [{request: 1, decision: certified, reasons: [a trial of six is recommended]}]\n")
+    (tmp_path / "b.yaml").write_text(
+        "case_id: b\n" + base + "requests: [{id: 1, treatment: massage, visits: 4, "
+        "ur_decision: non_certified}]\nexpected: [{request: 1, decision: non_certified}]\n")
+    (tmp_path / "c.yaml").write_text(
+        "case_id: c\n" + base + "requests: [{id: 1, treatment: imaging, "
+        "ur_decision: non_certified}]\nexpected: [{request: 1, decision: non_certified}]\n")
+    r = guidec("corpus", str(tmp_path), "--library", "guidelines", "--format", "json")
+    stats = json.loads(r.stdout)["summary"]
+    # The baseline is the UR decision against the reviewer's: a was overturned, b and c upheld
+    # (2 of 3). a is the one overturned item; the guideline certifies its six-visit trial.
+    rows = {row["case_id"]: row for row in json.loads(r.stdout)["rows"]}
+    assert rows["a"]["actual"] == "certified" and rows["c"]["actual"] == "not_applicable"
+    assert stats["uphold_ur_baseline"] == {"requests": 3, "agree": 2, "agreement": 0.6667}
+    assert stats["overturned"] == {"requests": 1, "agree": 1, "agreement": 1.0}
+    assert stats["decided_by_a_guideline"]["requests"] == 2
+    assert stats["by_expected"]["certified"] == {"requests": 1, "agree": 1, "agreement": 1.0}
+    text = guidec("corpus", str(tmp_path), "--library", "guidelines", "--reasons").stdout
+    assert "Baseline (uphold every UR decision as made): 2 of 3 (66.7%)." in text
+    assert "reviewer: a trial of six is recommended" in text
