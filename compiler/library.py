@@ -108,6 +108,27 @@ class Library:
             raise LibraryError(f"no guidelines in {', '.join(paths)} (only declarations)")
         return cls(guidelines)
 
+    def _none_in_force(self, case: Case, request: dict[str, Any], day: dt.date,
+                       whose: dict[str, str | None]) -> str:
+        """Why no guideline decides: none addresses the request, or those that do are not in
+        force on the date (the library does not hold the text in force then)."""
+        treatment = request.get("treatment")
+        other_dates = []
+        for g in self.guidelines:
+            if g.ir is None or g.ir.in_force(day) or not g.ir.in_scope(whose):
+                continue
+            ctx = Ctx(case, request)
+            ctx.defs = [_UNSET] * len(g.evaluator.defs)
+            if g.evaluator.applies(ctx) is True:
+                since = g.ir.effective_from or "the start"
+                until = g.ir.effective_until or "now"
+                other_dates.append(f"{g.ir.id} ({since} to {until})")
+        if other_dates:
+            return (f"no guideline in force in the library for this date: {day} is outside "
+                    f"the dates of {', '.join(other_dates)}, which address {treatment} "
+                    "requests; the text in force on that date is not in the library")
+        return f"no guideline in the library applies to a {treatment} request in force on {day}"
+
     def review(self, case: Case, as_of: dt.date | None = None) -> list[Review]:
         return [self.review_request(case, r, as_of) for r in case.requests]
 
@@ -129,8 +150,7 @@ class Library:
         if not applicable:
             det = Determination("", case.case_id, request["id"], "not_applicable",
                                 request.get("visits"), None, [], [])
-            why = (f"no guideline in the library applies to a {request.get('treatment')} "
-                   f"request in force on {day}")
+            why = self._none_in_force(case, request, day, whose)
             return Review(case, request, None, why, det, day)
         # Highest precedence first; at equal precedence the one in force from the later date
         # (the newer text), then the guideline id, so the choice never depends on file order.

@@ -59,6 +59,29 @@ def test_version_in_force_is_chosen_by_review_date(lib):
     assert as_of.guideline.ir.id == "mtus.opioids.chronic_pain_2009"
 
 
+def test_the_2016_update_applies_to_requests_from_2016_07_29(lib):
+    # 8 CCR: the 2016 MTUS is dated 2016-07-28 and applies to requests made on or after
+    # 2016-07-29 (shared/reference/mtus-current.md), not from 2016-12-01.
+    req = {"requests": [{"id": "1", "treatment": "opioids", "quantity": 60, "phase": "continuation",
+                         "daily_mme": 150}]}
+    assert one(lib, {"review_date": "2016-07-28"} | req).guideline.ir.id == \
+        "mtus.opioids.chronic_pain_2009"
+    assert one(lib, {"review_date": "2016-07-29"} | req).guideline.ir.id == \
+        "mtus.opioids.opioids_2016"
+
+
+def test_after_2017_11_30_a_topic_without_its_current_text_is_named_as_such(lib):
+    pt = {"requests": [{"id": "1", "treatment": "physical_therapy", "visits": 6}]}
+    rv = one(lib, {"review_date": "2018-03-01"} | pt)
+    assert rv.decision == "not_applicable" and rv.guideline is None
+    assert rv.choice.startswith("no guideline in force in the library for this date")
+    assert "mtus.chronic_pain.physical_medicine (2009-07-18 to 2017-11-30)" in rv.choice
+    # Acupuncture and the postsurgical table stay in force after 2017-11-30.
+    acu = {"requests": [{"id": "1", "treatment": "acupuncture", "visits": 6}]}
+    assert one(lib, {"review_date": "2018-03-01"} | acu).guideline.ir.id == \
+        "mtus.acupuncture"
+
+
 def test_postsurgical_takes_precedence_inside_its_period(lib):
     base = {"surgeries": [{"procedure": "knee_arthroplasty", "date": "2016-11-01"}],
             "requests": [{"id": "1", "treatment": "physical_therapy", "body_region": "knee",
@@ -143,8 +166,9 @@ def test_corpus_command_on_example_folder(tmp_path):
     shutil.copy(EXAMPLES / "imr-seed-pt-cervical.yaml", tmp_path)
     r = guidec("corpus", str(tmp_path), "--library", "guidelines", "--format", "json")
     data = json.loads(r.stdout)
-    assert data["summary"] == {"requests": 1, "agree": 1, "agreement": 1.0,
-                               "quantity_checked": 1, "quantity_agree": 1}
+    assert {k: data["summary"][k] for k in ("requests", "agree", "agreement",
+                                             "quantity_checked", "quantity_agree")} == {
+        "requests": 1, "agree": 1, "agreement": 1.0, "quantity_checked": 1, "quantity_agree": 1}
     text = guidec("corpus", str(tmp_path), "--library", "guidelines").stdout
     assert "imr-seed-pt-cervical" in text and "1 of 1 requests agree" in text
 
