@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "imr-seed-pt-cervical.yaml"
 PM = ROOT / "guidelines" / "mtus" / "chronic_pain" / "physical_medicine.gl"
-SHARED_IMR = ROOT.parent / "shared" / "cases" / "imr"
+# The real IMR corpus ships with the project (corpus/imr, a copy of shared/cases/imr).
+IMR_CORPUS = ROOT / "corpus" / "imr"
 
 
 def guidec(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

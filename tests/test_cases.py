@@ -5,7 +5,7 @@ import json
 import jsonschema
 import pytest
 
-from conftest import SEED, SHARED_IMR
+from conftest import SEED, IMR_CORPUS
 from guidec.compiler import cases
 
 
@@ -57,9 +57,17 @@ def test_schema_is_valid_and_accepts_seed():
     jsonschema.validate(data, schema)
 
 
-@pytest.mark.skipif(not SHARED_IMR.exists(), reason="shared IMR corpus not beside the checkout")
 def test_every_real_imr_case_loads():
-    files = sorted(SHARED_IMR.glob("*.yaml"))
+    files = sorted(IMR_CORPUS.glob("*.yaml"))
     assert len(files) > 50
     for f in files:
         assert cases.load(f)[0].requests
+
+
+def test_the_shipped_corpus_is_the_shared_corpus_when_it_is_beside_the_checkout():
+    shared = IMR_CORPUS.parents[2] / "shared" / "cases" / "imr"
+    if not shared.exists():
+        pytest.skip("shared/ is not beside this checkout")
+    ours = {p.name: p.read_bytes() for p in IMR_CORPUS.glob("*.yaml")}
+    theirs = {p.name: p.read_bytes() for p in shared.glob("*.yaml")}
+    assert ours == theirs, "copy shared/cases/imr into corpus/imr again"

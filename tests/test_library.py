@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, SHARED_IMR, guidec
+from conftest import ROOT, IMR_CORPUS, guidec
 from guidec.compiler import cases
 from guidec.compiler.library import Library
 
@@ -173,12 +173,11 @@ def test_corpus_command_on_example_folder(tmp_path):
     assert "imr-seed-pt-cervical" in text and "1 of 1 requests agree" in text
 
 
-@pytest.mark.skipif(not SHARED_IMR.exists(), reason="shared IMR corpus not beside the checkout")
 def test_agreement_with_real_imr_decisions_where_the_library_decides_is_at_least_90_percent():
     # The visible corpus now holds categories the library does not encode yet (imaging,
     # medications, equipment): those are reviewed without error and get "no applicable
     # guideline". Where a guideline of the library decides, it must agree with the reviewer.
-    r = guidec("corpus", str(SHARED_IMR), "--library", "guidelines", "--format", "json")
+    r = guidec("corpus", str(IMR_CORPUS), "--library", "guidelines", "--format", "json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["summary"]["requests"] >= 200
