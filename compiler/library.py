@@ -9,7 +9,8 @@ from typing import Any
 from . import facts
 from .cases import Case
 from .evaluate import _UNSET, Ctx, Determination
-from .pipeline import Compiled, compile_file, find_guidelines
+from ..dsl.files import find_guidelines
+from .pipeline import Compiled, compile_file
 
 
 class LibraryError(Exception):

@@ -123,10 +123,4 @@ def _cached(path: str, source: str) -> Compiled:
     return compile_source(source, path)
 
 
-def find_guidelines(paths: list[str]) -> list[Path]:
-    """The .gl files named, and every .gl file below the folders named, sorted."""
-    out: list[Path] = []
-    for name in paths:
-        p = Path(name)
-        out.extend(sorted(p.rglob("*.gl")) if p.is_dir() else [p])
-    return out
+from ..dsl.files import find_guidelines as find_guidelines  # noqa: E402  (re-exported)

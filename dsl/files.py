@@ -63,3 +63,12 @@ def read_text(path: str | Path) -> str:
         raise FileProblem(f"{path}: cannot read the file ({exc.strerror})") from None
     check_size(path, len(data))  # it may have grown since stat
     return decode(data, str(path))
+
+
+def find_guidelines(paths: list[str]) -> list[Path]:
+    """The .gl files named, and every .gl file below the folders named, sorted."""
+    out: list[Path] = []
+    for name in paths:
+        p = Path(name)
+        out.extend(sorted(p.rglob("*.gl")) if p.is_dir() else [p])
+    return out

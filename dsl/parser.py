@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import lark
@@ -38,12 +42,37 @@ _ITEM_START = re.compile(r"^(valueset|define|section|require|limit|trial|deny|te
                          r"vocabulary)\b", re.M)
 
 
+def _cache_file(text: str) -> str | None:
+    """Where the LALR tables for this grammar are kept between runs: the user's cache folder
+    (XDG_CACHE_HOME or ~/.cache), named by the grammar's and Lark's hash, so a changed grammar
+    or Lark never reads stale tables. No cache when that folder cannot be written."""
+    key = hashlib.sha256((text + lark.__version__).encode("utf-8")).hexdigest()[:20]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guidec"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        probe = base / f"grammar-{key}.lark"
+        if probe.exists() or os.access(base, os.W_OK):
+            return str(probe)
+    except OSError:
+        pass
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
     text = resources.files("guidec.grammar").joinpath("guideline.lark").read_text("utf-8")
     text += "\nheader_start: header | declarations\nitem_start: item\n"
-    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, start=["start", "header_start", "item_start"])
+    options: dict[str, Any] = dict(parser="lalr", lexer="contextual", propagate_positions=True,
+                                   maybe_placeholders=True,
+                                   start=["start", "header_start", "item_start"])
+    cache = _cache_file(text)
+    if cache:
+        try:
+            return Lark(text, cache=cache, **options)
+        except Exception:  # noqa: BLE001 - a damaged cache file: build the tables afresh
+            with contextlib.suppress(OSError):
+                os.unlink(cache)
+    return Lark(text, **options)
 
 
 def grammar_text() -> str:

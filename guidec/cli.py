@@ -7,17 +7,39 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator, Optional, TypeVar
+import importlib
+from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar
 
 import typer
 
 from . import __version__
-from .compiler import cases as casesmod
-from .compiler import render, testing
-from .compiler.library import Library, LibraryError, Review
-from .compiler.pipeline import Compiled, compile_file, find_guidelines
 from .dsl.diagnostics import Diagnostic, inert
 from .dsl.diagnostics import render as render_diag
+
+if TYPE_CHECKING:
+    from .compiler import cases as casesmod
+    from .compiler import library as librarymod
+    from .compiler import pipeline, render, testing
+    from .compiler.library import Library, Review
+    from .compiler.pipeline import Compiled
+else:
+    class _Lazy:
+        """A module imported on first use, so each command loads only what it needs
+        (`guidec --help` and `guidec fmt` never load the solver, the graph library or the
+        case validator)."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attr: str) -> Any:
+            module = importlib.import_module(self._name)
+            return getattr(module, attr)
+
+    casesmod = _Lazy("guidec.compiler.cases")
+    render = _Lazy("guidec.compiler.render")
+    testing = _Lazy("guidec.compiler.testing")
+    librarymod = _Lazy("guidec.compiler.library")
+    pipeline = _Lazy("guidec.compiler.pipeline")
 
 EXIT_CODES = """\b
 Exit codes:
@@ -94,13 +116,14 @@ def main_options(
 
 # ---------------------------------------------------------------- check / test
 def _compile_all(paths: list[str]) -> list[Compiled]:
+    from .dsl.files import find_guidelines
     files = find_guidelines(paths)
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise _fail(f"no such file: {', '.join(missing)}", 2)
     if not files:
         raise _fail(f"no .gl files found in {', '.join(paths)}", 2)
-    return [compile_file(f) for f in files]
+    return [pipeline.compile_file(f) for f in files]
 
 
 class CIFormat(str, Enum):
@@ -282,8 +305,8 @@ def _load_library(paths: list[str]) -> Library:
     if missing:
         raise _fail(f"no such guideline library: {', '.join(missing)} (give --library DIR)", 2)
     try:
-        return Library.load(paths)
-    except LibraryError as exc:
+        return librarymod.Library.load(paths)
+    except librarymod.LibraryError as exc:
         raise _fail(f"the guideline library has errors:\n{exc}")
 
 
@@ -445,7 +468,7 @@ def run(
     if not compiled.ok:
         typer.echo(compiled.render_diagnostics(), err=True)
         raise typer.Exit(1)
-    lib = Library([compiled])
+    lib = librarymod.Library([compiled])
     problems = _CaseProblems()
     try:
         _emit((rv for c in _iter_cases(case_paths, problems, schema=lib.schema)
@@ -627,12 +650,18 @@ def fmt(
     import difflib
 
     from .dsl import formatter, parser
+    from .dsl.files import FileProblem, find_guidelines, read_text
     files = find_guidelines(paths)
     if not files or any(not f.exists() for f in files):
         raise _fail(f"no .gl files found in {', '.join(paths)}", 2)
     bad = changed = 0
     for f in files:
-        source = f.read_text("utf-8")
+        try:
+            source = read_text(f)
+        except FileProblem as exc:
+            typer.echo(f"error: {inert(str(exc))}", err=True)
+            bad += 1
+            continue
         parsed = parser.parse(source, str(f))
         if parsed.guideline is None or not parsed.complete or any(
                 d.severity == "error" for d in parsed.diagnostics):

@@ -1,5 +1,6 @@
 """Parsing: .gl text → AST, and syntax errors located with words a person understands."""
 
+from conftest import ROOT
 from guidec.dsl import ast, parser
 
 HEADER = '''guideline t.x "T"
@@ -63,3 +64,24 @@ def test_inline_test_facts_parse_as_data():
     assert t.given["diagnoses"] == ["M54.12"]
     assert t.given["requests"][0]["visits"] == 12
     assert (t.expect.decision, t.expect.quantity, t.expect.reasons) == ("modified", 6, ("a", "b"))
+
+
+def test_the_parser_tables_are_cached_between_runs_and_a_damaged_cache_is_rebuilt(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    pm = str(ROOT / "guidelines" / "mtus" / "chronic_pain" / "physical_medicine.gl")
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "guidec", "check", "--no-analysis", pm],
+                              capture_output=True, text=True, env=env, cwd=ROOT)
+    first = check()
+    [cache] = list((tmp_path / "guidec").glob("grammar-*.lark"))
+    assert cache.stat().st_size > 1000
+    second = check()
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout
+    cache.write_bytes(b"not a pickle")
+    third = check()
+    assert third.returncode == 0 and third.stdout == first.stdout
