@@ -187,11 +187,11 @@ def check(
                                      "analysis's symbolic case."),
 ) -> None:
     """Parse and check guidelines, analyse their rules, and run their embedded tests."""
-    from .compiler import analyze
     compiled = _compile_all(paths)
     diags = [d for c in compiled for d in c.diagnostics]
     suppressed = 0
     if analysis:
+        from .compiler import analyze  # the solver loads only when the analysis runs
         found, suppressed = analyze.analyze(compiled, analyze.Options(entries, timeout,
                                                                        int(budget * 1000)))
         diags += found

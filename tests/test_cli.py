@@ -171,3 +171,17 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     assert proc.wait(timeout=300) == 0
     assert b"reviewing" in seen  # the Rich progress bar was drawn on the terminal
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 3000
+
+
+def test_help_and_fmt_import_only_what_they_need():
+    import subprocess
+    import sys
+    probe = ("import sys\nfrom guidec import cli\nsys.argv = ['guidec'] + sys.argv[1:]\n"
+             "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+             "heavy = {'z3', 'networkx', 'graphviz', 'jsonschema', 'lark'}\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n")
+    for args, allowed in ((["--help"], []), (["fmt", "--check", "guidelines/facts.gl"], ["lark"])):
+        r = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                           cwd=ROOT)
+        loaded = r.stdout.strip().splitlines()[-1]
+        assert loaded == repr(allowed), (args, loaded)
