@@ -185,3 +185,12 @@ def test_help_and_fmt_import_only_what_they_need():
                            cwd=ROOT)
         loaded = r.stdout.strip().splitlines()[-1]
         assert loaded == repr(allowed), (args, loaded)
+
+
+def test_a_missing_case_file_and_a_missing_guideline_both_exit_2(tmp_path):
+    r = guidec("review", str(tmp_path / "nope.yaml"))
+    assert r.returncode == 2 and "no such file or folder" in r.stderr
+    r = guidec("check", str(tmp_path / "nope.gl"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = guidec("review", str(SEED), "--library", str(tmp_path / "nolib"))
+    assert r.returncode == 2 and "no such guideline library" in r.stderr
