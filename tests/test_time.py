@@ -8,6 +8,21 @@ from conftest import ROOT, guidec
 TIME = ROOT / "tests" / "cases" / "time.gl"
 
 
+def checks_clean(tmp_path, text: str, tests: int) -> None:
+    """A guideline written to a file checks clean, and its embedded tests all pass."""
+    gl = tmp_path / "g.gl"
+    gl.write_text(text)
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert f"{tests} tests passed, 0 failed" in r.stdout
+
+
+def header(name: str) -> str:
+    """The header of a small test guideline for physical therapy."""
+    return (f'guideline t.{name} "{name.title()}"\n  version "1"\n  effective 2009-01-01\n'
+            '  source "Doc" p. 1\n  applies when request.treatment in {physical_therapy}\n')
+
+
 def test_the_time_guideline_checks_clean_with_its_tests():
     r = guidec("check", str(TIME))
     assert r.returncode == 0, r.stdout
@@ -49,12 +64,7 @@ def test_calendar_year_and_days_between_evaluate():
     assert ev.defs[ev.def_index["visits_this_year"]](ctx) == 5
 
 
-WINDOW = """guideline t.window "Window"
-  version "1"
-  effective 2009-01-01
-  source "Doc" p. 1
-  applies when request.treatment in {physical_therapy}
-
+WINDOW = header("window") + """
 limit yearly "10 visits a year"
   allow 10 visits
   counting sum history[start in last 12 months].visits
@@ -69,11 +79,7 @@ test "with every date recorded, the year's visits count" given {case_id: t, revi
 
 
 def test_an_entry_whose_filter_is_undocumented_is_never_silently_dropped(tmp_path):
-    gl = tmp_path / "w.gl"
-    gl.write_text(WINDOW)
-    r = guidec("check", str(gl))
-    assert r.returncode == 0, r.stdout
-    assert "2 tests passed" in r.stdout
+    checks_clean(tmp_path, WINDOW, 2)
     case = tmp_path / "c.yaml"
     case.write_text("case_id: t\nreview_date: 2015-06-01\nhistory: [{treatment: physical_therapy,"
                     " visits: 8, start: 2015-01-10}, {treatment: physical_therapy, visits: 6}]\n"
@@ -83,12 +89,7 @@ def test_an_entry_whose_filter_is_undocumented_is_never_silently_dropped(tmp_pat
     assert rec["reasons"][0]["text"].startswith("The treatment already given cannot be counted")
 
 
-OVER = """guideline t.over "Over"
-  version "1"
-  effective 2009-01-01
-  source "Doc" p. 1
-  applies when request.treatment in {physical_therapy}
-
+OVER = header("over") + """
 limit course "8-10 visits over 4 weeks"
   allow 10 visits over 4 weeks
   cite p. 1
@@ -105,19 +106,10 @@ test "2 a week for 4 weeks fits" given {case_id: t, review_date: 2015-06-01, req
 
 
 def test_over_w_weeks_supports_the_visits_within_the_window(tmp_path):
-    gl = tmp_path / "o.gl"
-    gl.write_text(OVER)
-    r = guidec("check", str(gl))
-    assert r.returncode == 0, r.stdout
-    assert "3 tests passed" in r.stdout
+    checks_clean(tmp_path, OVER, 3)
 
 
-VISITS = """guideline t.visits "Visits"
-  version "1"
-  effective 2009-01-01
-  source "Doc" p. 1
-  applies when request.treatment in {physical_therapy}
-
+VISITS = header("visits") + """
 limit four_weeks "At most 8 visits in any 4 weeks"
   allow 8 visits
   counting count visits[treatment in {physical_therapy} and date in last 4 weeks]
@@ -129,11 +121,7 @@ test "dated visits: 6 in the last 4 weeks, 2 more fit" given {case_id: t, review
 
 
 def test_per_visit_dates_are_counted_in_a_window(tmp_path):
-    gl = tmp_path / "v.gl"
-    gl.write_text(VISITS)
-    r = guidec("check", str(gl))
-    assert r.returncode == 0, r.stdout
-    assert "1 tests passed" in r.stdout
+    checks_clean(tmp_path, VISITS, 1)
     from guidec.compiler import cases
     c = cases.from_dict({"case_id": "t", "review_date": "2015-06-01", "history": [
         {"treatment": "physical_therapy", "visit_dates": ["2015-05-06", "2015-05-10"]}],
