@@ -187,7 +187,8 @@ class Guideline:
     @property
     def quantity_field(self) -> str:
         """The request field a guideline's limits count: tablets for drugs, else visits."""
-        return {"tablets": "quantity", "levels": "levels"}.get(self.unit, "visits")
+        return {"tablets": "quantity", "units": "quantity", "levels": "levels"}.get(self.unit,
+                                                                                  "visits")
 
     def in_force(self, day: dt.date) -> bool:
         if self.effective_from and day < self.effective_from:
