@@ -436,13 +436,13 @@ class Checker:
     def _membership(self, e: ast.Binary, left: ir.Expr, right: ir.Expr) -> ir.Expr:
         lk, rk = left.type.kind, right.type.kind
         ok = (lk == "code" and right.type == Type("valueset", "codes")) or \
-             (lk == "term" and (rk == "terms" or right.type == Type("valueset", "terms")))
+             (lk in {"term", "terms"} and (rk == "terms" or right.type == Type("valueset", "terms")))
         if not ok:
             self.sink.error("E305", f"cannot test whether a {left.type} is in a {right.type}",
                             e.span, "terms go in a set of terms ({a, b}) or a value set of terms;"
                             " codes in a value set of ICD-10 codes")
             return self._error(e.span)
-        if lk == "term" and isinstance(right, ir.Const) and left.type.category:
+        if lk in {"term", "terms"} and isinstance(right, ir.Const) and left.type.category:
             known = self.schema.vocab.get(left.type.category, frozenset())
             for t in sorted(right.value):  # type: ignore[call-overload]
                 if t not in known:

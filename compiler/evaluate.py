@@ -136,6 +136,13 @@ def shift(day: dt.date, duration: tuple[int, str], sign: int = 1) -> dt.date:
         return dt.date.max if sign * amount > 0 else dt.date.min
 
 
+def _hit(x: Any, members: Any) -> bool:
+    """A term is in the set; a set of terms (`request.tests`) has one of them."""
+    if isinstance(x, frozenset):
+        return not x.isdisjoint(members)
+    return x in members
+
+
 def _and(a: Fn, b: Fn) -> Fn:
     def f(c: Ctx) -> Any:
         x = a(c)
@@ -342,19 +349,19 @@ class Compiler:
 
                 def entry_field_in(entry: dict[str, Any]) -> Any:
                     x = entry.get(fname, U)
-                    return U if x is U else (x in members) != negate
+                    return U if x is U else _hit(x, members) != negate
                 return entry_field_in  # type: ignore[return-value]
             if isinstance(e.args[0], ir.EntryField):
                 name = e.args[0].name
 
                 def field_in(c: Ctx) -> Any:
                     x = c.entry.get(name, U)
-                    return U if x is U else (x in members) != negate
+                    return U if x is U else _hit(x, members) != negate
                 return field_in
 
             def term_in_const(c: Ctx) -> Any:
                 x = a(c)
-                return U if x is U else (x in members) != negate
+                return U if x is U else _hit(x, members) != negate
             return term_in_const
 
         def term_in(c: Ctx) -> Any:
