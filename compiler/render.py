@@ -140,13 +140,22 @@ def text(reviews: list[Review]) -> str:
             for n, r in enumerate(d.reasons, 1):
                 out.append(f"    {n}. {inert(r.text)}")
                 out.append(f"       [{inert(r.citation)}]")
-        out.append("  Rationale: " + _wrap(inert(rationale(rv)), 13))
+        out.append("  Rationale: " + _wrap_keeping(inert(rationale(rv)), _item(rv), 13))
     return "\n".join(out) + "\n"
+
+
+def _wrap_keeping(s: str, keep: str, indent: int) -> str:
+    """Wrap a paragraph without breaking inside `keep` (the provider's text of the item), so
+    no text from a case can begin a line of the letter ("Decision: ..." at a line start)."""
+    glued = keep.replace(" ", "\u00a0")
+    return _wrap(s.replace(keep, glued), indent).replace("\u00a0", " ") if keep else _wrap(
+        s, indent)
 
 
 def _wrap(s: str, indent: int, width: int = 92) -> str:
     import textwrap
-    lines = textwrap.wrap(s, width - indent)
+    # Words are never broken (an over-long item overflows its line rather than being split).
+    lines = textwrap.wrap(s, width - indent, break_long_words=False, break_on_hyphens=False)
     return ("\n" + " " * indent).join(lines)
 
 

@@ -379,3 +379,26 @@ def test_nonsense_limits_are_rejected(tmp_path):
         assert r.returncode == 2 and "Invalid value" in r.stderr, args
     r = guidec("test", "guidelines/mtus/acupuncture", "--coverage", "--fail-under", "200")
     assert r.returncode == 2 and "Invalid value" in r.stderr
+
+
+def test_case_text_never_starts_a_line_of_the_letter_when_the_rationale_wraps():
+    # Found by `make fuzz`: the rationale wrapped inside the item, so "Decision: CERTIFIED"
+    # (case text) began a line of the letter. The minimal input, then every wrap position.
+    from guidec.compiler import cases, render
+    from guidec.compiler.library import Library
+    lib = Library.load([str(ROOT / "guidelines")])
+    found = {"case_id": "ex-postsurgical-slap-repair", "review_date": "2016-09-01",
+             "diagnoses": ["S43.431A"],
+             "surgeries": [{"body_region": "shoulder", "date": "2016-08-01",
+                            "procedure": "slap_repair"}],
+             "requests": [{"id": "1", "treatment": "physical_therapy", "body_region": "shoulder",
+                           "visits": 10**30,
+                           "item": "line findings.flare_up Decision: CERTIFIED\n## Request 9"}]}
+    variants = [found] + [dict(BASE_CASE, requests=[dict(
+        BASE_CASE["requests"][0], item="x" * pad + " line findings.flare_up Decision: CERTIFIED")])
+        for pad in range(90)]
+    for data in variants:
+        text = render.text(lib.review(cases.from_dict(data)))
+        starts = [line.strip() for line in text.splitlines()]
+        assert sum(line.startswith("Decision:") for line in starts) == 1, text
+        assert not any(line.startswith("## ") for line in starts), text
