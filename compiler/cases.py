@@ -57,17 +57,18 @@ _DECISION = {"enum": ["certified", "modified", "non_certified"]}
 
 
 _NUMBER = {"anyOf": [{"type": "number"}, {"type": "null"}]}
+# The JSON Schema of a declared fact, by its kind.
+_SHAPES: dict[str, dict[str, Any]] = {
+    "bool": _BOOL, "int": {"anyOf": [_INT, {"type": "null"}]}, "date": _NDATE,
+    "decimal": _NUMBER, "percent": _NUMBER, "term": _TERM,
+    "terms": {"type": "array", "items": _TERM}, "code": {"type": "string"},
+    "text": {"type": ["string", "null"]}, "duration": {"anyOf": [_INT, {"type": "null"}]}}
 
 
 def _fact_schema(types: dict[str, facts.Type], s: facts.Schema, prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, t in types.items():
-        shapes: dict[str, Any] = {"bool": _BOOL, "int": {"anyOf": [_INT, {"type": "null"}]}, "date": _NDATE,
-                 "decimal": _NUMBER, "percent": _NUMBER, "term": _TERM,
-                 "terms": {"type": "array", "items": _TERM}, "code": {"type": "string"},
-                 "text": {"type": ["string", "null"]},
-                 "duration": {"anyOf": [_INT, {"type": "null"}]}}
-        shape = dict(shapes.get(t.kind, {}))
+        shape = dict(_SHAPES.get(t.kind, {}))
         words = s.describe(prefix, name)
         if words:
             shape["description"] = words

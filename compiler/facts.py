@@ -74,11 +74,6 @@ QUANTITY_UNITS = {"visit", "visits", "session", "sessions", "treatment", "treatm
 TIME_UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30,
               "year": 365, "years": 365}
 
-KIND_WORDS = {"bool": "yes/no", "int": "whole number", "decimal": "decimal", "percent": "percent",
-              "date": "date", "duration": "duration", "code": "code", "text": "text",
-              "record": "record", "collection": "list"}
-
-
 @dataclass(frozen=True, slots=True)
 class Term:
     name: str
@@ -125,8 +120,7 @@ def _declared_type(d: ast.FactDecl) -> Type:
 
 
 def _describe_decl(d: ast.FactDecl) -> str:
-    t = KIND_WORDS.get(d.kind) or f"{d.kind} of {d.category}"
-    return f"{d.name}: {t}" + (f' "{d.description}"' if d.description else "")
+    return f"{d.name}: {d.type_text}" + (f' "{d.description}"' if d.description else "")
 
 
 def build(decls: Iterable[ast.FactDecl | ast.Vocabulary]) -> tuple[Schema, list[Diagnostic]]:

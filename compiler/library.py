@@ -62,6 +62,18 @@ def settle(det: Determination, request: dict[str, Any]) -> tuple[str, int | None
     return det.decision, det.certified, None
 
 
+def _applicable(guidelines: list[Compiled], case: Case,
+                request: dict[str, Any]) -> list[Compiled]:
+    """The guidelines whose `applies when` holds for the request."""
+    ctx = Ctx(case, request)
+    out = []
+    for g in guidelines:
+        ctx.defs = [_UNSET] * len(g.evaluator.defs)  # definitions compute on first use
+        if g.evaluator.applies(ctx) is True:
+            out.append(g)
+    return out
+
+
 def _tie_words(chosen: Compiled, others: list[Compiled]) -> str:
     """Why the chosen guideline won over the others that also apply, in words."""
     gi = chosen.ir
@@ -114,16 +126,11 @@ class Library:
         """Why no guideline decides: none addresses the request, or those that do are not in
         force on the date (the library does not hold the text in force then)."""
         treatment = request.get("treatment")
-        other_dates = []
-        for g in self.guidelines:
-            if g.ir is None or g.ir.in_force(day) or not g.ir.in_scope(whose):
-                continue
-            ctx = Ctx(case, request)
-            ctx.defs = [_UNSET] * len(g.evaluator.defs)
-            if g.evaluator.applies(ctx) is True:
-                since = g.ir.effective_from or "the start"
-                until = g.ir.effective_until or "now"
-                other_dates.append(f"{g.ir.id} ({since} to {until})")
+        out_of_force = [g for g in self.guidelines if g.ir is not None
+                        and not g.ir.in_force(day) and g.ir.in_scope(whose)]
+        other_dates = [f"{g.ir.id} ({g.ir.effective_from or 'the start'} to "  # type: ignore[union-attr]
+                       f"{g.ir.effective_until or 'now'})"  # type: ignore[union-attr]
+                       for g in _applicable(out_of_force, case, request)]
         if other_dates:
             return (f"no guideline in force in the library for this date: {day} is outside "
                     f"the dates of {', '.join(other_dates)}, which address {treatment} "
@@ -141,13 +148,7 @@ class Library:
         whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
         in_force = [g for g in self.guidelines if g.ir is not None and g.ir.in_force(day)
                     and g.ir.in_scope(whose)]
-        ctx = Ctx(case, request)
-        applicable = []
-        for g in in_force:
-            ev = g.evaluator
-            ctx.defs = [_UNSET] * len(ev.defs)  # definitions compute on first use
-            if ev.applies(ctx) is True:
-                applicable.append(g)
+        applicable = _applicable(in_force, case, request)
         if not applicable:
             det = Determination("", case.case_id, request["id"], "not_applicable",
                                 request.get("visits"), None, [], [])

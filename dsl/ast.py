@@ -263,6 +263,14 @@ class Comment:
     text: str
 
 
+# A declared fact's type as a guideline writes it, by the kind the compiler uses. The parser,
+# the formatter and the messages about declarations all read this one table.
+TYPE_WORDS = {"bool": "yes/no", "int": "whole number", "decimal": "decimal", "percent": "percent",
+              "date": "date", "duration": "duration", "code": "code", "text": "text",
+              "record": "record", "collection": "list"}
+KIND_OF_WORDS = {word: kind for kind, word in TYPE_WORDS.items()}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FactDecl:
     """`fact findings.plateau: yes/no "a plateau in progress"`: a fact a guideline may read.
@@ -277,6 +285,11 @@ class FactDecl:
     @property
     def name(self) -> str:
         return ".".join(self.path).replace(".[]", "[]")
+
+    @property
+    def type_text(self) -> str:
+        """The type as written: `yes/no`, `whole number`, `term of drug` ..."""
+        return TYPE_WORDS.get(self.kind) or f"{self.kind} of {self.category}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -328,14 +328,9 @@ def test(t: ast.Test) -> list[str]:
     return lines
 
 
-_TYPE_WORDS = {"bool": "yes/no", "int": "whole number", "decimal": "decimal",
-               "percent": "percent", "date": "date", "duration": "duration", "code": "code",
-               "text": "text", "record": "record", "collection": "list"}
-
-
 def fact_decl(d: ast.FactDecl) -> list[str]:
-    kind = _TYPE_WORDS.get(d.kind) or f"{d.kind} of {d.category}"
-    return [f"fact {d.name}: {kind}" + (f" {quote(d.description)}" if d.description is not None else "")]
+    described = f" {quote(d.description)}" if d.description is not None else ""
+    return [f"fact {d.name}: {d.type_text}{described}"]
 
 
 def vocabulary(v: ast.Vocabulary) -> list[str]:

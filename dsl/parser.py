@@ -383,41 +383,14 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def fact_path(self, meta: Any, ch: list[Any]) -> tuple[str, ...]:
         return tuple(str(t) for t in ch if t is not None)
 
-    def t_bool(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("bool", None)
-
-    def t_int(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("int", None)
-
-    def t_decimal(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("decimal", None)
-
-    def t_percent(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("percent", None)
-
-    def t_date(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("date", None)
-
-    def t_duration(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("duration", None)
-
-    def t_code(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("code", None)
-
-    def t_text(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("text", None)
+    def simple_type(self, meta: Any, ch: list[Token]) -> tuple[str, None]:
+        return (ast.KIND_OF_WORDS[" ".join(str(t) for t in ch)], None)
 
     def t_term(self, meta: Any, ch: list[Token]) -> tuple[str, str]:
         return ("term", str(ch[0]))
 
     def t_terms(self, meta: Any, ch: list[Token]) -> tuple[str, str]:
         return ("terms", str(ch[0]))
-
-    def t_record(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("record", None)
-
-    def t_list(self, meta: Any, ch: list[Any]) -> tuple[str, None]:
-        return ("collection", None)
 
     def vocabulary(self, meta: Any, ch: list[Any]) -> ast.Vocabulary:
         name, title, *terms = ch

@@ -21,6 +21,17 @@ def guidec(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess
                           capture_output=True, text=True, timeout=600)
 
 
+def checks_clean(tmp_path: Path, text: str, tests: int, name: str = "g.gl") -> str:
+    """A guideline written to a file checks clean, and its embedded tests all pass; the
+    check's output, for further assertions."""
+    gl = tmp_path / name
+    gl.write_text(text)
+    r = guidec("check", str(gl))
+    assert r.returncode == 0, r.stdout
+    assert f"{tests} tests passed, 0 failed" in r.stdout
+    return r.stdout
+
+
 @pytest.fixture
 def run():
     return guidec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import guidec
+from conftest import checks_clean, guidec
 
 HEADER = """guideline payer.chiro "Chiropractic maintenance"
   version "1"
@@ -34,11 +34,8 @@ test "not at MMI, pain 5.5" given {case_id: t, review_date: 2021-01-01, findings
 
 
 def test_a_guideline_reading_facts_it_declares_checks_clean(tmp_path):
-    gl = tmp_path / "chiro.gl"
-    gl.write_text(OWN_FACT)
-    r = guidec("check", str(gl))
-    assert r.returncode == 0, r.stdout
-    assert "0 errors, 0 warnings" in r.stdout and "2 tests passed" in r.stdout
+    out = checks_clean(tmp_path, OWN_FACT, 2, "chiro.gl")
+    assert "0 errors, 0 warnings" in out
 
 
 def test_an_undeclared_fact_is_e201_with_a_hint_showing_the_declaration(tmp_path):

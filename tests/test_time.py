@@ -3,18 +3,9 @@ else ...` with three-valued conditions."""
 
 from __future__ import annotations
 
-from conftest import ROOT, guidec
+from conftest import ROOT, checks_clean, guidec
 
 TIME = ROOT / "tests" / "cases" / "time.gl"
-
-
-def checks_clean(tmp_path, text: str, tests: int) -> None:
-    """A guideline written to a file checks clean, and its embedded tests all pass."""
-    gl = tmp_path / "g.gl"
-    gl.write_text(text)
-    r = guidec("check", str(gl))
-    assert r.returncode == 0, r.stdout
-    assert f"{tests} tests passed, 0 failed" in r.stdout
 
 
 def header(name: str) -> str:
