@@ -2,10 +2,17 @@
 
 It returns what guidec returns (decision, quantity certified, reason texts with citations) for
 the same normalized case, so the two can be compared for speed and checked for agreement.
+Run as a script, it is the hand-written end-to-end job: JSON Lines cases in, one JSON line per
+request out, the way a programmer would write it without guidec:
+
+    python benchmarks/handwritten.py cases.jsonl > decisions.jsonl
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from types import SimpleNamespace
 from typing import Any
 
 CITE = "MTUS Chronic Pain Medical Treatment Guidelines, pp. 98-99"
@@ -37,21 +44,27 @@ def review(case: Any, req: dict[str, Any]) -> tuple[str, int | None, list[tuple[
     fails: list[tuple[str, str, str]] = []
     cuts: list[tuple[int, tuple[str, str, str]]] = []
 
-    def cap(name: str, total: int, words: str) -> None:
+    per_week, weeks = req.get("per_week"), req.get("weeks")
+
+    def cap(name: str, total: int, words: str, over_weeks: int) -> None:
         left = total - prior
         if left <= 0:
             fails.append((name, f"With {prior} visits already completed, the {requested} requested "
                                 f"exceed the {words}.", CITE))
-        elif requested is None or left < requested:
+            return
+        if per_week is not None and weeks is not None and weeks > over_weeks:
+            left = min(left, per_week * over_weeks)  # only the visits within the window
+        if requested is None or left < requested:
             cuts.append((left, (name, f"Only {left} of the {requested} requested fit.", CITE)))
 
-    if crps:
-        cap("crps_course", 24, "24 visits over 16 weeks recommended for CRPS")
+    if not had_prior:  # the six-visit trial below overrides the course caps
+        pass
+    elif crps:
+        cap("crps_course", 24, "24 visits over 16 weeks recommended for CRPS", 16)
     elif radic:
-        cap("radiculitis_course", 10, "8-10 visits over 4 weeks recommended for radiculitis")
+        cap("radiculitis_course", 10, "8-10 visits over 4 weeks recommended for radiculitis", 4)
     else:
-        cap("general_course", 10, "9-10 visits over 8 weeks recommended")
-    per_week, weeks = req.get("per_week"), req.get("weeks")
+        cap("general_course", 10, "9-10 visits over 8 weeks recommended", 8)
     if per_week is not None and weeks is not None and per_week > 3:
         cuts.append((3 * weeks, ("fading_frequency", f"Up to 3 visits a week; {3 * weeks} fit.",
                                  CITE)))
@@ -77,3 +90,39 @@ def review(case: Any, req: dict[str, Any]) -> tuple[str, int | None, list[tuple[
         least = min(c for c, _ in cuts)
         return ("modified", least, [r for c, r in cuts if c == least])
     return ("certified", requested, [])
+
+
+def _normalize(data: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    case = SimpleNamespace(history=data.get("history") or [], findings=data.get("findings") or {},
+                           diagnoses=[{"code": d if isinstance(d, str) else d["code"]}
+                                      for d in data.get("diagnoses") or []])
+    requests = []
+    for r in data["requests"]:
+        req = dict(r)
+        freq = r.get("frequency") or {}
+        req["per_week"], req["weeks"] = freq.get("per_week"), freq.get("weeks")
+        if req.get("visits") is None and req["per_week"] and req["weeks"]:
+            req["visits"] = req["per_week"] * req["weeks"]
+        requests.append(req)
+    return case, requests
+
+
+def main(path: str) -> None:
+    out = sys.stdout
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            data = json.loads(line)
+            case, requests = _normalize(data)
+            for req in requests:
+                decision, certified, reasons = review(case, req)
+                out.write(json.dumps({
+                    "case_id": data["case_id"], "request": str(req["id"]), "decision": decision,
+                    "certified": certified,
+                    "reasons": [{"rule": r, "text": t, "citation": c} for r, t, c in reasons],
+                }) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import jsonschema
+import msgspec
 import yaml
 
-from ..dsl.diagnostics import did_you_mean
+from ..dsl.diagnostics import did_you_mean, inert
 from ..dsl.files import FileProblem, decode, max_file_bytes, read_text
-from . import facts
+from . import casemodel, facts
 
 # Limits for hostile case files (README, "Bad input").
 MAX_NESTING = 64  # lists and mappings inside one another
@@ -46,125 +46,23 @@ class Case:
     payer: str | None = None  # matched against a guideline's `scope payer`
 
 
-_DATE = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-_NDATE = {"anyOf": [_DATE, {"type": "null"}]}
-_INT = {"type": "integer", "minimum": 0}
-_RANGE = {"anyOf": [_INT, {"type": "object", "properties": {"min": _INT, "max": _INT},
-                           "required": ["max"], "additionalProperties": False}]}
-_TERM = {"type": ["string", "null"], "pattern": "^[a-z][a-z0-9_]*$"}
-_BOOL = {"type": ["boolean", "null"]}
-_DECISION = {"enum": ["certified", "modified", "non_certified"]}
-
-
-_NUMBER = {"anyOf": [{"type": "number"}, {"type": "null"}]}
-# The JSON Schema of a declared fact, by its kind.
-_SHAPES: dict[str, dict[str, Any]] = {
-    "bool": _BOOL, "int": {"anyOf": [_INT, {"type": "null"}]}, "date": _NDATE,
-    "decimal": _NUMBER, "percent": _NUMBER, "term": _TERM,
-    "terms": {"type": "array", "items": _TERM}, "code": {"type": "string"},
-    "text": {"type": ["string", "null"]}, "duration": {"anyOf": [_INT, {"type": "null"}]}}
-
-
-def _fact_schema(types: dict[str, facts.Type], s: facts.Schema, prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, t in types.items():
-        shape = dict(_SHAPES.get(t.kind, {}))
-        words = s.describe(prefix, name)
-        if words:
-            shape["description"] = words
-        out[name] = shape
-    return out
-
-
 def schema(s: facts.Schema | None = None) -> dict[str, Any]:
-    """The JSON Schema of one case (draft 2020-12), generated from the declared facts."""
-    return _schema(s or facts.standard())
-
-
-@functools.lru_cache(maxsize=16)
-def _schema(s: facts.Schema) -> dict[str, Any]:
-    request_props = _fact_schema(s.records.get("request", {}), s, "request")
-    request_props.update({
-        "id": {"type": ["string", "integer"]},
-        "item": {"type": "string", "description": "the item as the provider wrote it"},
-        "visits": _RANGE, "sessions": _RANGE, "days": _RANGE,
-        "frequency": {"type": "object", "properties": {"per_week": _RANGE, "weeks": _RANGE},
-                      "additionalProperties": False},
-        "levels": {"anyOf": [_INT, {"type": "array", "items": {"type": "string"}}]},
-        "diagnoses": {"type": "array", "description": "the diagnoses this request treats "
-                      "(ICD-10-CM codes); when absent, the case's diagnoses",
-                      "items": {"anyOf": [{"type": "string"}, {"type": "object",
-                                                               "required": ["code"]}]}},
-        "ur_decision": _DECISION,
-    })
-    # Units dispensed (grams of ointment, ml) may be a decimal; visits stay whole numbers.
-    request_props["quantity"] = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
-    # UR may certify part of another quantity ({rental_days: 30}); kept, not counted as visits.
-    request_props["ur_certified"] = {"anyOf": [_INT, {"type": "object"}, {"type": "null"}]}
-    request_props.pop("per_week", None)
-    request_props.pop("weeks", None)
-    history_props = _fact_schema(s.collections.get("history", {}), s, "history[]")
-    history_props["visit_dates"] = {
-        "type": "array", "items": _DATE,
-        "description": "the date of each visit of the course, where the records give them "
-                       "(guidelines read them as the list `visits`)"}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://guidec.dev/schema/case.json",
-        "title": "guidec case file",
-        "description": "The facts of one utilization review: patient, diagnoses, history, "
-                       "findings and the requested items. Missing facts are undocumented.",
-        "type": "object",
-        "required": ["case_id", "review_date", "requests"],
-        "properties": {
-            "case_id": {"type": "string", "minLength": 1},
-            "review_date": _DATE,
-            "patient": {"type": "object", "properties": _fact_schema(
-                s.records.get("patient", {}), s, "patient")},
-            "injury": {"type": "object", "properties": _fact_schema(
-                s.records.get("injury", {}), s, "injury")},
-            "diagnoses": {"type": "array", "items": {"anyOf": [
-                {"type": "string"},
-                {"type": "object", "required": ["code"], "properties": {
-                    "code": {"type": "string"}, "text": {"type": "string"}}}]}},
-            "surgeries": {"type": "array", "items": {
-                "type": "object", "required": ["procedure"],
-                "properties": _fact_schema(s.collections.get("surgeries", {}), s,
-                                           "surgeries[]")}},
-            "history": {"type": "array", "items": {"type": "object", "required": ["treatment"],
-                                                   "properties": history_props}},
-            # Findings no guideline declares are carried along unread, whatever their shape.
-            "findings": {"type": "object", "properties": _fact_schema(
-                s.records.get("findings", {}), s, "findings")},
-            "requests": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["id", "treatment"],
-                "properties": request_props}},
-            "expected": {"type": "array", "items": {"type": "object", "required": ["request",
-                                                                                   "decision"],
-                "properties": {"request": {"type": ["string", "integer"]},
-                               "decision": _DECISION, "certified": {"type": ["number", "object", "null"]},
-                               "outcome": {"enum": ["upheld", "overturned", None]},
-                               "guideline": {"type": ["string", "null"]},
-                               "reasons": {"type": ["array", "null"],
-                                           "items": {"type": "string"}}}}},
-            "notes": {"type": "string"},
-            "source": {"type": "string"},
-            "jurisdiction": {"type": "string", "description": "where the claim is decided "
-                             "(matched against a guideline's `scope jurisdiction`)"},
-            "payer": {"type": "string", "description": "who pays (matched against a "
-                      "guideline's `scope payer`)"},
-        },
-    }
+    """The JSON Schema of one case (draft 2020-12), generated from the case model, which is
+    itself generated from the declared facts."""
+    return casemodel.json_schema(s or facts.standard())
 
 
 @functools.lru_cache(maxsize=16)
 def _validator(s: facts.Schema) -> Any:
-    base = jsonschema.validators.validator_for(_schema(s))
+    """A JSON Schema validator that lists every problem of a case the model refused."""
+    import jsonschema  # only for a case that fails: valid cases never import it
+
+    base = jsonschema.validators.validator_for(schema(s))
     # 2.0 is not a whole number of visits: integers are ints, never floats with no fraction.
     strict = base.TYPE_CHECKER.redefine(
         "integer", lambda checker, x: isinstance(x, int) and not isinstance(x, bool))
     cls = jsonschema.validators.extend(base, type_checker=strict)
-    return cls(_schema(s), format_checker=base.FORMAT_CHECKER)
+    return cls(schema(s), format_checker=base.FORMAT_CHECKER)
 
 
 def _jsonable(value: Any) -> Any:
@@ -216,27 +114,57 @@ def _where(path: Any) -> str:
     return out or "(the case)"
 
 
-def from_dict(data: Any, source: str = "<case>", schema: facts.Schema | None = None) -> Case:
-    """Validate one case against the contract and the declared facts, and normalize it."""
+def from_dict(data: Any, source: str = "<case>", schema: facts.Schema | None = None,
+              json_text: str | bytes | None = None) -> Case:
+    """Validate one case against the contract and the declared facts, and normalize it.
+    `json_text` is the JSON the data was decoded from, if so: its values are plain JSON, and
+    it cannot nest deeper than it has brackets."""
     s = schema or facts.standard()
     if not isinstance(data, dict):
         raise CaseError(f"{source}: a case must be a mapping of fields, not {type(data).__name__}")
-    _shape(data, source)
-    data = _jsonable(data)
-    errors = sorted(_validator(s).iter_errors(data), key=lambda e: [str(p) for p in e.path])
-    if errors:  # every problem in one run, a line each (the first twenty)
-        lines = []
-        for e in errors[:20]:
-            field_name = _where(e.path)
-            if e.validator == "required":
-                lines.append(f"{source}: {field_name}: {e.message}")
-            else:
-                lines.append(f"{source}: field `{field_name}` has value {_show(e.instance)}: "
-                             f"{_short(e)}")
-        if len(errors) > 20:
-            lines.append(f"{source}: ... and {len(errors) - 20} more problems")
-        raise CaseError("\n".join(lines))
+    if json_text is None:
+        _shape(data, source)
+        data = _jsonable(data)
+    elif _brackets(json_text) > MAX_NESTING:
+        _shape(data, source)
+    problem = casemodel.valid(data, s)
+    if problem is not None:
+        _refuse(data, source, s, problem)
     return _normalize(data, source, s)
+
+
+def _brackets(text: str | bytes) -> int:
+    if isinstance(text, bytes):
+        return text.count(b"[") + text.count(b"{")
+    return text.count("[") + text.count("{")
+
+
+def _refuse(data: dict[str, Any], source: str, s: facts.Schema, first: str) -> None:
+    """Every problem of a case the model refused, in one run, a line each (the first twenty),
+    each naming the case where it has an id (a file or JSON Lines may hold many)."""
+    case_id = data.get("case_id")
+    if isinstance(case_id, str) and case_id:
+        source = f"{source} ({inert(case_id[:60])})"
+    errors = sorted(_validator(s).iter_errors(data), key=lambda e: [str(p) for p in e.path])
+    lines: list[str] = []
+    seen: set[str] = set()
+    for e in errors[:20]:
+        field_name = _where(e.path)
+        if field_name in seen:  # one line a field (a bad date breaks its pattern and format)
+            continue
+        seen.add(field_name)
+        if e.validator == "required":
+            lines.append(f"{source}: {field_name}: {e.message}")
+        else:
+            lines.append(f"{source}: field `{field_name}` has value {_show(e.instance)}: "
+                         f"{_short(e)}")
+    if len(errors) > 20:
+        lines.append(f"{source}: ... and {len(errors) - 20} more problems")
+    if not lines:  # the schema and the model agree (tests/fuzz checks it); never silent
+        message, _, where = first.partition(" - at `$")
+        lines.append(f"{source}: field `{where.rstrip('`').lstrip('.') or '(the case)'}`: "
+                     f"{message}")
+    raise CaseError("\n".join(lines))
 
 
 def _show(value: Any) -> str:
@@ -245,19 +173,40 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+_WANT = {"string": "text", "integer": "a whole number", "number": "a number",
+         "boolean": "true or false", "object": "a mapping", "array": "a list", "null": "null"}
+
+
 def _short(e: Any) -> str:
+    """What a field should have held, in a reader's words."""
+    if e.validator == "anyOf":
+        # A value of the right type that broke a rule of its branch says which rule.
+        near = [c for c in e.context or () if c.validator != "type" and not c.relative_path]
+        if near:
+            return _short(near[0])
     if e.validator in {"anyOf", "type"}:
-        want = {"string": "text", "integer": "a whole number", "boolean": "true or false",
-                "object": "a mapping", "array": "a list", "null": "null"}
         types = e.schema.get("type") or [t for s in e.schema.get("anyOf", [])
                                          for t in ([s["type"]] if isinstance(s.get("type"), str)
                                                    else s.get("type", []))]
         types = [types] if isinstance(types, str) else types
-        return "expected " + " or ".join(dict.fromkeys(want.get(t, t) for t in types))
+        return "expected " + " or ".join(dict.fromkeys(_WANT.get(t, t) for t in types))
     if e.validator == "pattern":
-        return "expected a snake_case term or a date YYYY-MM-DD"
+        if "{4}" in e.validator_value:
+            return "expected a date YYYY-MM-DD"
+        return "expected a term in snake_case (lowercase letters, digits and _)"
     if e.validator == "format":
-        return "not a valid date (YYYY-MM-DD)"
+        return "not a date on the calendar (YYYY-MM-DD)"
+    if e.validator == "minimum":
+        return f"expected a number of at least {e.validator_value}"
+    if e.validator == "enum":
+        return "expected one of " + ", ".join(str(v) for v in e.validator_value if v is not None)
+    if e.validator == "additionalProperties":
+        return f"expected only the keys {', '.join(sorted(e.schema.get('properties', {})))}"
+    if e.validator == "required":
+        missing = [k for k in e.validator_value if k not in (e.instance or {})]
+        return "missing " + ", ".join(f"`{k}`" for k in missing)
+    if e.validator in {"minItems", "minLength"}:
+        return "expected at least one item" if e.validator == "minItems" else "expected text"
     return e.message  # type: ignore[no-any-return]
 
 
@@ -296,46 +245,64 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _typed(record: dict[str, Any], types: dict[str, facts.Type], where: str, src: str,
+@functools.lru_cache(maxsize=16)
+def _special(schema: facts.Schema) -> dict[str, dict[str, facts.Type]]:
+    """Per record or list: the declared fields normalizing reads (dates, terms), by name."""
+    out: dict[str, dict[str, facts.Type]] = {}
+    for group in (schema.records, schema.collections):
+        for name, types in group.items():
+            out[name] = {k: t for k, t in types.items()
+                         if t.kind == "date" or (t.kind in {"term", "terms"} and t.category)}
+    return out
+
+
+def _typed(record: dict[str, Any], special: dict[str, facts.Type], where: str, src: str,
            warns: list[str], schema: facts.Schema) -> dict[str, Any]:
     """A record's declared dates parsed and its declared terms checked against the vocabulary
-    (an unknown term is a warning); undeclared fields are carried along unread."""
-    out = dict(record)
-    for key, value in record.items():
-        t = types.get(key)
-        if t is None or value is None:
-            continue
+    (an unknown term is a warning); undeclared fields are carried along unread, and fields
+    with no value (null) are left out: they are undocumented."""
+    hits = special.keys() & record.keys()
+    if not hits:  # nothing to read: the record as it is (a fresh one, decoded for this case)
+        return _clean(record) if None in record.values() else record
+    out = {k: v for k, v in record.items() if v is not None}
+    for key in hits & out.keys():
+        t, value = special[key], out[key]
         if t.kind == "date":
             out[key] = _date(value, f"{where}.{key}", src)
-        elif t.kind == "term" and t.category:
-            _term(value, t.category, f"{where}.{key}", src, warns, schema)
-        elif t.kind == "terms" and t.category and isinstance(value, list):
+        elif t.kind == "term":
+            if value not in schema.vocab.get(t.category or "", ()):
+                _term(value, t.category or "", f"{where}.{key}", src, warns, schema)
+        elif isinstance(value, list):
             for i, v in enumerate(value):
-                _term(v, t.category, f"{where}.{key}[{i}]", src, warns, schema)
+                _term(v, t.category or "", f"{where}.{key}[{i}]", src, warns, schema)
             out[key] = frozenset(v for v in value if v)
-    return _clean(out)
+    return _clean(out) if None in out.values() else out
 
 
 def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
     src = f"{source} ({data['case_id']})"
     warns: list[str] = []
     review_date = _date(data["review_date"], "review_date", src)
-    records = schema.records
-    injury = _typed(data.get("injury") or {}, records.get("injury", {}), "injury", src, warns,
-                    schema)
-    patient = _typed(data.get("patient") or {}, records.get("patient", {}), "patient", src,
+    special = _special(schema)
+    none: dict[str, facts.Type] = {}
+    injury = _typed(data.get("injury") or {}, special.get("injury", none), "injury", src,
+                    warns, schema)
+    patient = _typed(data.get("patient") or {}, special.get("patient", none), "patient", src,
                      warns, schema)
-    findings = _typed(data.get("findings") or {}, records.get("findings", {}), "findings", src,
-                      warns, schema)
+    findings = _typed(data.get("findings") or {}, special.get("findings", none), "findings",
+                      src, warns, schema)
     diagnoses = [{"code": (d if isinstance(d, str) else d["code"]).strip().upper()}
                  for d in data.get("diagnoses") or []]
     lists = {}
     for name in ("surgeries", "history"):
-        types = schema.collections.get(name, {})
+        types = special.get(name, none)
         lists[name] = [_typed(entry, types, f"{name}[{i}]", src, warns, schema)
                        for i, entry in enumerate(data.get(name) or [])]
     visits = []  # each dated visit of each course, for rules that count visits in a window
     for i, h in enumerate(lists["history"]):
+        if "visit_dates" not in h:
+            continue
+        h = lists["history"][i] = dict(h)
         dates = h.pop("visit_dates", None)
         if not isinstance(dates, list):
             continue
@@ -363,25 +330,30 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
              schema: facts.Schema) -> dict[str, Any]:
     out = dict(r)
     out["id"] = str(r["id"])
-    freq = r.get("frequency") or {}
-    out["per_week"], out["weeks"] = _top(freq.get("per_week")), _top(freq.get("weeks"))
-    visits = _top(r.get("visits"))
-    if visits is None and out["per_week"] is not None and out["weeks"] is not None:
-        visits = out["per_week"] * out["weeks"]
-    if visits is None:
-        visits = _top(r.get("sessions")) if r.get("sessions") is not None else _top(r.get("days"))
-    out["visits"] = visits
-    out["sessions"], out["days"] = _top(r.get("sessions")), _top(r.get("days"))
+    freq = out.pop("frequency", None)
+    if freq:
+        for name in ("per_week", "weeks"):
+            if freq.get(name) is not None:
+                out[name] = _top(freq[name])
+    for name in ("visits", "sessions", "days"):
+        if out.get(name) is not None:
+            out[name] = _top(out[name])
+    if out.get("visits") is None:
+        if out.get("per_week") is not None and out.get("weeks") is not None:
+            out["visits"] = out["per_week"] * out["weeks"]
+        elif out.get("sessions") is not None:
+            out["visits"] = out["sessions"]
+        elif out.get("days") is not None:
+            out["visits"] = out["days"]
     if isinstance(r.get("levels"), list):
         out["levels"] = len(r["levels"])
     if isinstance(r.get("diagnoses"), list):
         out["diagnoses"] = [(d if isinstance(d, str) else d["code"]).strip().upper()
                             for d in r["diagnoses"]]
-    out.pop("frequency", None)
     if isinstance(out.get("ur_certified"), dict):
         out["ur_certified_detail"] = out.pop("ur_certified")
-    types = {k: t for k, t in schema.records.get("request", {}).items() if k != "levels"}
-    return _typed(out, types, f"requests[{i}]", src, warns, schema)
+    return _typed(out, _special(schema).get("request", {}), f"requests[{i}]", src, warns,
+                  schema)
 
 
 class _Loader(yaml.SafeLoader):
@@ -437,7 +409,10 @@ def parse_text(text: str, name: str, kind: str, line: int = 0) -> Any:
     `line` is the line number of a JSON Lines record (its text is that one line)."""
     try:
         if kind == "json":
-            return json.loads(text)
+            try:
+                return msgspec.json.decode(text)
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+                return json.loads(text)  # Python's reader words the problem (line, column)
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except json.JSONDecodeError as exc:
         where = f"{line}:{exc.colno}" if line else f"{exc.lineno}:{exc.colno}"
@@ -478,7 +453,8 @@ def load(path: str | Path, schema: facts.Schema | None = None) -> list[Case]:
     if data is None:
         raise CaseError(f"{path}: the case file is empty")
     items = data if isinstance(data, list) else [data]
-    return [from_dict(item, str(path), schema) for item in items]
+    json_text = text if p.suffix == ".json" else None
+    return [from_dict(item, str(path), schema, json_text) for item in items]
 
 
 def iter_jsonl(text: str, source: str,
@@ -496,18 +472,27 @@ def _jsonl_line(line: str, source: str, n: int,
         return
     try:
         data = parse_text(line, source, "json", n)
-        yield from_dict(data, f"{source}:{n}", schema)
+        yield from_dict(data, f"{source}:{n}", schema, line)
     except CaseError as exc:
         yield exc
 
 
 def iter_jsonl_file(path: Path, schema: facts.Schema | None = None) -> Iterator[Case | CaseError]:
     """JSON Lines from a file of any size, a line at a time; each line within the size limit."""
+    for n, raw in jsonl_lines(path):
+        item = raw if isinstance(raw, CaseError) else from_jsonl_line(raw, str(path), n, schema)
+        if item is not None:
+            yield item
+
+
+def jsonl_lines(path: Path) -> Iterator[tuple[int, bytes | CaseError]]:
+    """Each record line of a JSON Lines file with its line number, as bytes; a line over the
+    size limit is its CaseError. Blank lines are skipped."""
     limit = max_file_bytes()
     try:
         fh = open(path, "rb")
     except OSError as exc:
-        yield CaseError(f"{path}: cannot read the case file ({exc.strerror})")
+        yield 0, CaseError(f"{path}: cannot read the case file ({exc.strerror})")
         return
     with fh:
         n = 0
@@ -517,14 +502,37 @@ def iter_jsonl_file(path: Path, schema: facts.Schema | None = None) -> Iterator[
                 return
             n += 1
             if len(raw) > limit and not raw.endswith(b"\n"):
-                yield CaseError(f"{path}:{n}: the line is over the size limit of "
-                                f"{limit:,} bytes (set GUIDEC_MAX_FILE_MB to raise it)")
+                yield n, CaseError(f"{path}:{n}: the line is over the size limit of "
+                                   f"{limit:,} bytes (set GUIDEC_MAX_FILE_MB to raise it)")
                 while raw and not raw.endswith(b"\n"):  # skip the rest of that line
                     raw = fh.readline(limit + 1)
                 continue
-            try:
-                line = decode(raw, f"{path}:{n}")
-            except FileProblem as exc:
-                yield CaseError(str(exc))
-                continue
-            yield from _jsonl_line(line, str(path), n, schema)
+            if raw.strip():
+                yield n, raw
+
+
+_JSON = msgspec.json.Decoder()
+
+
+def from_jsonl_line(raw: bytes, source: str, n: int,
+                    schema: facts.Schema | None = None) -> Case | CaseError | None:
+    """The case on line `n` of a JSON Lines file, the problem with it, or None for a line of
+    white space only. Well-formed UTF-8 JSON is read straight from the bytes; anything else
+    is read again slowly, so the message can say what and where."""
+    try:
+        data = _JSON.decode(raw)
+    except (ValueError, RecursionError):
+        try:
+            line = decode(raw[:-1] if raw.endswith(b"\n") else raw, f"{source}:{n}")
+        except FileProblem as exc:
+            return CaseError(str(exc))
+        if not line.strip():
+            return None
+        try:
+            data = parse_text(line, source, "json", n)
+        except CaseError as exc:
+            return exc
+    try:
+        return from_dict(data, f"{source}:{n}", schema, raw)
+    except CaseError as exc:
+        return exc

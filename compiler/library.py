@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import facts
+from . import facts, ir
 from .cases import Case
 from .evaluate import _UNSET, Ctx, Determination
 from ..dsl.files import find_guidelines
@@ -74,6 +74,22 @@ def _applicable(guidelines: list[Compiled], case: Case,
     return out
 
 
+def _treatments(e: ir.Expr | None) -> frozenset[str] | None:
+    """The treatments a guideline can apply to, read from its `applies when`: a conjunct
+    `request.treatment in {...}` bounds them (an undocumented or other treatment never makes
+    the condition true). None when the condition does not bound them."""
+    if not isinstance(e, ir.Op):
+        return None
+    if (e.op == "in" and isinstance(e.args[0], ir.Fact) and e.args[0].record == "request"
+            and e.args[0].name == "treatment" and isinstance(e.args[1], ir.Const)
+            and isinstance(e.args[1].value, frozenset)):
+        return e.args[1].value
+    if e.op == "and":
+        bounds = [b for b in map(_treatments, e.args) if b is not None]
+        return frozenset.intersection(*bounds) if bounds else None
+    return None
+
+
 def _tie_words(chosen: Compiled, others: list[Compiled]) -> str:
     """Why the chosen guideline won over the others that also apply, in words."""
     gi = chosen.ir
@@ -99,6 +115,20 @@ class Library:
     def __init__(self, guidelines: list[Compiled]) -> None:
         self.guidelines = guidelines
         self._schema: facts.Schema | None = None
+        # Which guidelines can apply to a treatment, so a request is tried only against them.
+        self._bounds = [_treatments(g.ir.applies if g.ir else None) for g in guidelines]
+        self._by_treatment: dict[Any, list[Compiled]] = {}
+        self._choices: dict[Any, tuple[Compiled, str]] = {}
+
+    def candidates(self, treatment: Any) -> list[Compiled]:
+        """The guidelines that may apply to a request for this treatment, in library order."""
+        found = self._by_treatment.get(treatment)
+        if found is None:
+            found = [g for g, b in zip(self.guidelines, self._bounds)
+                     if b is None or treatment in b]
+            if isinstance(treatment, str) or treatment is None:
+                self._by_treatment[treatment] = found
+        return found
 
     @property
     def schema(self) -> facts.Schema:
@@ -126,7 +156,7 @@ class Library:
         """Why no guideline decides: none addresses the request, or those that do are not in
         force on the date (the library does not hold the text in force then)."""
         treatment = request.get("treatment")
-        out_of_force = [g for g in self.guidelines if g.ir is not None
+        out_of_force = [g for g in self.candidates(treatment) if g.ir is not None
                         and not g.ir.in_force(day) and g.ir.in_scope(whose)]
         other_dates = [f"{g.ir.id} ({g.ir.effective_from or 'the start'} to "  # type: ignore[union-attr]
                        f"{g.ir.effective_until or 'now'})"  # type: ignore[union-attr]
@@ -137,28 +167,16 @@ class Library:
                     "requests; the text in force on that date is not in the library")
         return f"no guideline in the library applies to a {treatment} request in force on {day}"
 
-    def review(self, case: Case, as_of: dt.date | None = None) -> list[Review]:
-        return [self.review_request(case, r, as_of) for r in case.requests]
-
-    def review_request(self, case: Case, request: dict[str, Any],
-                       as_of: dt.date | None = None) -> Review:
-        day = as_of or case.review_date
-        if as_of is not None:
-            case = replace(case, review_date=as_of)
-        whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
-        in_force = [g for g in self.guidelines if g.ir is not None and g.ir.in_force(day)
-                    and g.ir.in_scope(whose)]
-        applicable = _applicable(in_force, case, request)
-        if not applicable:
-            det = Determination("", case.case_id, request["id"], "not_applicable",
-                                request.get("visits"), None, [], [])
-            why = self._none_in_force(case, request, day, whose)
-            return Review(case, request, None, why, det, day)
+    @staticmethod
+    def _choose(applicable: list[Compiled], request: dict[str, Any],
+                day: dt.date) -> tuple[Compiled, str]:
+        """The guideline that decides among those that apply, and why, in words."""
         # Highest precedence first; at equal precedence the one in force from the later date
         # (the newer text), then the guideline id, so the choice never depends on file order.
-        applicable.sort(key=lambda g: (-g.ir.precedence,  # type: ignore[union-attr]
-                                       -(g.ir.effective_from or dt.date.min).toordinal(),  # type: ignore[union-attr]
-                                       g.ir.id))  # type: ignore[union-attr]
+        applicable = sorted(applicable, key=lambda g: (
+            -g.ir.precedence,  # type: ignore[union-attr]
+            -(g.ir.effective_from or dt.date.min).toordinal(),  # type: ignore[union-attr]
+            g.ir.id))  # type: ignore[union-attr]
         chosen = applicable[0]
         assert chosen.ir is not None
         gi = chosen.ir
@@ -170,4 +188,31 @@ class Library:
             why += "; scoped to " + " and ".join(f"{k} {v}" for k, v in gi.scope)
         if len(applicable) > 1:
             why += "; " + _tie_words(chosen, applicable[1:])
+        return chosen, why
+
+    def review(self, case: Case, as_of: dt.date | None = None) -> list[Review]:
+        return [self.review_request(case, r, as_of) for r in case.requests]
+
+    def review_request(self, case: Case, request: dict[str, Any],
+                       as_of: dt.date | None = None) -> Review:
+        day = as_of or case.review_date
+        if as_of is not None:
+            case = replace(case, review_date=as_of)
+        whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
+        in_force = [g for g in self.candidates(request.get("treatment")) if g.ir is not None
+                    and g.ir.in_force(day) and g.ir.in_scope(whose)]
+        applicable = _applicable(in_force, case, request)
+        if not applicable:
+            det = Determination("", case.case_id, request["id"], "not_applicable",
+                                request.get("visits"), None, [], [])
+            why = self._none_in_force(case, request, day, whose)
+            return Review(case, request, None, why, det, day)
+        key = (tuple(map(id, applicable)), request.get("treatment"), day, whose["jurisdiction"],
+               whose["payer"])
+        found = self._choices.get(key)
+        if found is None:
+            if len(self._choices) > 20_000:  # bulk runs see many dates; keep the memo small
+                self._choices.clear()
+            found = self._choices[key] = self._choose(applicable, request, day)
+        chosen, why = found
         return Review(case, request, chosen, why, chosen.evaluator.evaluate(case, request), day)

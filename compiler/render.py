@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import msgspec
+
 from ..dsl.diagnostics import inert
 from .library import Review
 
@@ -72,10 +74,11 @@ def rationale(review: Review) -> str:
             f"{item} is not medically necessary.")
 
 
-def to_json(review: Review) -> dict[str, Any]:
+def to_json(review: Review, path: bool = True) -> dict[str, Any]:
+    """The review as a record; `path` adds each step taken through the decision graph."""
     d = review.determination
     g = review.guideline
-    return {
+    record = {
         "case_id": review.case.case_id,
         "request": review.request["id"],
         "item": _item(review),
@@ -98,8 +101,25 @@ def to_json(review: Review) -> dict[str, Any]:
         "choice": review.choice,
         "reasons": [r.to_json() for r in d.reasons],
         "rationale": rationale(review),
-        "path": [s.to_json() for s in d.path],
     }
+    if path:
+        record["path"] = [s.to_json() for s in d.path]
+    return record
+
+
+# Unicode line breaks that JSON leaves unescaped but line-splitting readers break records at.
+_LINE_BREAKS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"),
+                (b"\xe2\x80\xa9", b"\\u2029"))
+
+
+def json_line(record: dict[str, Any]) -> bytes:
+    """One JSON Lines record (UTF-8, one line whatever text the case holds)."""
+    out = msgspec.json.encode(record)
+    if not out.isascii():
+        for raw, escaped in _LINE_BREAKS:
+            if raw in out:
+                out = out.replace(raw, escaped)
+    return out + b"\n"
 
 
 def _new_case(reviews: list[Review]) -> Iterator[tuple[bool, Review]]:

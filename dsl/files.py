@@ -72,3 +72,16 @@ def find_guidelines(paths: list[str]) -> list[Path]:
         p = Path(name)
         out.extend(sorted(p.rglob("*.gl")) if p.is_dir() else [p])
     return out
+
+
+def cache_dir() -> Path | None:
+    """guidec's folder in the user's cache (XDG_CACHE_HOME or ~/.cache), made if need be;
+    None when it cannot be written or GUIDEC_NO_CACHE is set (then nothing is kept)."""
+    if os.environ.get("GUIDEC_NO_CACHE"):
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guidec"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return base if os.access(base, os.W_OK) else None

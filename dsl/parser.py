@@ -10,7 +10,6 @@ import os
 import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import lark
@@ -18,6 +17,7 @@ from lark import Lark, Token, Transformer, v_args
 
 from . import ast
 from .diagnostics import Diagnostic, Sink, Span
+from .files import cache_dir
 
 # Words for the terminals a user may be told were expected.
 _TERMINAL_WORDS = {
@@ -47,15 +47,8 @@ def _cache_file(text: str) -> str | None:
     (XDG_CACHE_HOME or ~/.cache), named by the grammar's and Lark's hash, so a changed grammar
     or Lark never reads stale tables. No cache when that folder cannot be written."""
     key = hashlib.sha256((text + lark.__version__).encode("utf-8")).hexdigest()[:20]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guidec"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        probe = base / f"grammar-{key}.lark"
-        if probe.exists() or os.access(base, os.W_OK):
-            return str(probe)
-    except OSError:
-        pass
-    return None
+    base = cache_dir()
+    return str(base / f"grammar-{key}.lark") if base is not None else None
 
 
 @functools.lru_cache(maxsize=1)

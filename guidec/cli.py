@@ -8,7 +8,7 @@ import sys
 from enum import Enum
 from pathlib import Path
 import importlib
-from typing import TYPE_CHECKING, Any, Iterator, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 
@@ -17,6 +17,7 @@ from .dsl.diagnostics import Diagnostic, inert
 from .dsl.diagnostics import render as render_diag
 
 if TYPE_CHECKING:
+    from .compiler import batch
     from .compiler import cases as casesmod
     from .compiler import library as librarymod
     from .compiler import pipeline, render, testing
@@ -36,6 +37,7 @@ else:
             return getattr(module, attr)
 
     casesmod = _Lazy("guidec.compiler.cases")
+    batch = _Lazy("guidec.compiler.batch")
     render = _Lazy("guidec.compiler.render")
     testing = _Lazy("guidec.compiler.testing")
     librarymod = _Lazy("guidec.compiler.library")
@@ -310,84 +312,89 @@ def _load_library(paths: list[str]) -> Library:
         raise _fail(f"the guideline library has errors:\n{exc}")
 
 
-class _CaseProblems:
-    """Bad case files and JSON Lines records: each reported as it is met (stderr), counted,
-    and the review goes on with the others; the run exits 1 at the end."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def report(self, exc: casesmod.CaseError) -> None:
-        self.count += 1
-        for line in str(exc).split("\n"):
-            typer.echo(f"error: {inert(line)}", err=True)
-
-
-def _iter_cases(paths: list[str], problems: _CaseProblems | None = None,
-                warn: bool = True, schema: Any = None) -> Iterator[casesmod.Case]:
+def _case_files(paths: list[str]) -> list[Path]:
+    """The case files named, folders searched (files plainly not cases are skipped, said so)."""
+    files: list[Path] = []
     for name in paths:
         p = Path(name)
         if not p.exists():
             raise _fail(f"{name}: no such file or folder", 2)
-        files = sorted(f for f in p.rglob("*") if f.suffix in {".yaml", ".yml", ".json", ".jsonl"}) \
-            if p.is_dir() else [p]
-        for f in files:
-            if p.is_dir() and not _looks_like_case(f):
-                typer.echo(f"skipped {f}: not a case file (no case_id or requests)", err=True)
-                continue
-            items: Iterator[casesmod.Case | casesmod.CaseError]
-            if f.suffix == ".jsonl":
-                items = casesmod.iter_jsonl_file(f, schema)
+        if not p.is_dir():
+            files.append(p)
+            continue
+        for f in sorted(f for f in p.rglob("*") if f.suffix in {".yaml", ".yml", ".json",
+                                                                 ".jsonl"}):
+            if _looks_like_case(f):
+                files.append(f)
             else:
-                def one(f: Path = f) -> Iterator[casesmod.Case | casesmod.CaseError]:
-                    try:
-                        yield from casesmod.load(f, schema)
-                    except casesmod.CaseError as exc:
-                        yield exc
-                items = one()
-            for item in items:
-                if isinstance(item, casesmod.CaseError):
-                    if problems is None:
-                        raise item
-                    problems.report(item)
-                    continue
-                if warn:
-                    for w in item.warnings:
-                        typer.echo(f"warning: {inert(w)}", err=True)
-                yield item
+                typer.echo(f"skipped {f}: not a case file (no case_id or requests)", err=True)
+    return files
 
 
-def _count_cases(paths: list[str]) -> int | None:
+def _count_cases(files: list[Path]) -> int:
+    """Cases to review, for the progress bar: a JSON Lines record or a file each."""
     total = 0
-    for name in paths:
-        p = Path(name)
-        if p.suffix == ".jsonl" and p.is_file():
-            with p.open("rb") as fh:
-                total += sum(1 for line in fh if line.strip())
-        elif p.is_file():
-            total += 1
+    for f in files:
+        if f.suffix == ".jsonl":
+            with f.open("rb") as fh:  # lines, counted a megabyte at a time
+                last = b"\n"
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    total += block.count(b"\n")
+                    last = block[-1:]
+                total += last != b"\n"
         else:
-            return None
+            total += 1
     return total
 
 
-def _emit(reviews_iter: Iterator[Review], fmt: ReviewFormat, total: int | None,
-          out: "typer.FileTextWrite | None" = None) -> list[Review]:
-    """Write reviews as they come (jsonl streams); the rest are rendered at the end."""
-    stream = out or sys.stdout
+class _Batch:
+    """Each case's output, in input order, reviewed on `jobs` processes, with a progress bar
+    on a terminal. Problems and warnings go to stderr as they are met; `problems` counts the
+    cases and lines that could not be reviewed. With `job.keep`, a kept review is yielded as
+    (None, review) after its case's output."""
+
+    def __init__(self, lib: Library, job: "batch.Job", files: list[Path], jobs: int) -> None:
+        self.lib, self.job, self.files = lib, job, files
+        self.total = _count_cases(files)
+        self.jobs = 1 if job.keep or self.total < batch.MIN_PARALLEL else jobs
+        self.problems = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        with batch.Runner(self.lib, self.job, self.jobs) as runner:
+            todo = batch.units(self.files, batch.chunk_size(self.total, self.jobs))
+            for done in _progress(runner.results(todo), self.total, self.total,
+                                  weight=lambda d: d.cases + d.problems):
+                for note in done.notes:
+                    typer.echo(note, err=True)
+                self.problems += done.problems
+                yield from done.out
+                yield from ((None, rv) for rv in done.reviews)
+
+
+def _review_out(lib: Library, job: "batch.Job", files: list[Path], jobs: int,
+                stream: Any) -> tuple[int, list[Review]]:
+    """Review every case, writing `job.format` to the binary `stream` as the results come;
+    the count of problems and (for an HTML report) the reviews."""
     kept: list[Review] = []
-    for rv in _progress(reviews_iter, total or 0, total):
-        if fmt == ReviewFormat.jsonl:
-            stream.write(json.dumps(render.to_json(rv)) + "\n")
-        else:
-            kept.append(rv)
-    if fmt == ReviewFormat.json:
-        stream.write(json.dumps([render.to_json(r) for r in kept], indent=2) + "\n")
-    elif fmt == ReviewFormat.markdown:
-        stream.write(render.markdown(kept))
-    elif fmt == ReviewFormat.text:
-        stream.write(render.text(kept))
-    return kept
+    records: list[dict[str, Any]] = []
+    results = _Batch(lib, job, files, jobs)
+    first = True
+    for item in results:
+        if isinstance(item, tuple):  # a kept review
+            kept.append(item[1])
+        elif job.format == "jsonl":
+            stream.write(item)
+        elif job.format == "json":
+            records.extend(item)
+        else:  # a case's letters; cases apart by a blank line
+            stream.write((item if first else "\n" + item).encode("utf-8"))
+            first = False
+    if job.format == "json":
+        stream.write((json.dumps(records, indent=2) + "\n").encode("utf-8"))
+    return results.problems, kept
+
+
+JOBS_HELP = "Worker processes (0: one per core). Output is in input order whatever the number."
 
 
 @app.command(epilog="\b\nExamples:\n"
@@ -409,29 +416,30 @@ def review(
     html_path: Optional[Path] = typer.Option(None, "--html",
                                              help="Also write a self-contained HTML report "
                                                   "(letters beside their decision graphs)."),
+    path: bool = typer.Option(False, "--path", help="JSON records: add each step taken "
+                              "through the decision graph, with the values it saw."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help=JOBS_HELP),
 ) -> None:
     """Review each request of each case against the guideline library."""
     day = _parse_date(as_of)
     lib = _load_library(library)
-
-    problems = _CaseProblems()
     if html_path is not None:
         if format == ReviewFormat.jsonl:
             raise _fail("--html needs the reviews kept: use --format text, markdown or json", 2)
         _writable(html_path)
     if output is not None:
         _writable(output)
-
-    def reviews() -> Iterator[Review]:
-        for case in _iter_cases(case_paths, problems, schema=lib.schema):
-            yield from lib.review(case, day)
-
+    files = _case_files(case_paths)
+    job = batch.Job("review", tuple(library), format.value, day, path, keep=html_path is not None)
     try:
         if output is not None:
-            with output.open("w", encoding="utf-8") as fh:
-                kept = _emit(reviews(), format, _count_cases(case_paths), fh)  # type: ignore[arg-type]
+            with output.open("wb") as fh:
+                problems, kept = _review_out(lib, job, files, jobs or batch.default_jobs(), fh)
         else:
-            kept = _emit(reviews(), format, _count_cases(case_paths))
+            sys.stdout.flush()
+            problems, kept = _review_out(lib, job, files, jobs or batch.default_jobs(),
+                                         sys.stdout.buffer)
+            sys.stdout.buffer.flush()
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
     if html_path is not None:
@@ -442,9 +450,9 @@ def review(
         except dotmod.DotMissing as exc:
             raise _fail(str(exc))
         typer.echo(f"HTML report written to {html_path}", err=True)
-    if problems.count:
-        raise _fail(f"{problems.count} case file{'s' if problems.count != 1 else ''} or "
-                    f"line{'s' if problems.count != 1 else ''} could not be reviewed (above); "
+    if problems:
+        raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or "
+                    f"line{'s' if problems != 1 else ''} could not be reviewed (above); "
                     "every other case was reviewed")
 
 
@@ -469,15 +477,15 @@ def run(
         typer.echo(compiled.render_diagnostics(), err=True)
         raise typer.Exit(1)
     lib = librarymod.Library([compiled])
-    problems = _CaseProblems()
+    job = batch.Job("review", (guideline,), format.value)
+    sys.stdout.flush()
     try:
-        _emit((rv for c in _iter_cases(case_paths, problems, schema=lib.schema)
-               for rv in lib.review(c)), format,
-              _count_cases(case_paths))
+        problems, _ = _review_out(lib, job, _case_files(case_paths), 1, sys.stdout.buffer)
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
-    if problems.count:
-        raise _fail(f"{problems.count} case file(s) or line(s) could not be reviewed (above)")
+    sys.stdout.buffer.flush()
+    if problems:
+        raise _fail(f"{problems} case file(s) or line(s) could not be reviewed (above)")
 
 
 @app.command(epilog="\b\nExamples:\n"
@@ -545,6 +553,7 @@ def corpus(
     reasons: bool = typer.Option(False, "--reasons",
                                  help="For each agreement, the reviewer's reasons beside "
                                       "guidec's."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help=JOBS_HELP),
 ) -> None:
     """Measure the library against real decisions: expected vs actual, per request."""
     from .compiler import corpus as corpusmod
@@ -552,10 +561,11 @@ def corpus(
         raise _fail(f"{folder} is not a folder", 2)
     lib = _load_library(library)
     files = corpusmod.case_files(folder)
-    try:
-        rows = list(_progress(corpusmod.iter_rows(lib, files), len(files), None))
-    except casesmod.CaseError as exc:
-        raise _fail(str(exc))
+    job = batch.Job("corpus", tuple(library))
+    results = _Batch(lib, job, files, jobs or batch.default_jobs())
+    rows = [row for case_rows in results for row in case_rows]
+    if results.problems:
+        raise _fail(f"{results.problems} case file(s) of the corpus could not be read (above)")
     stats = corpusmod.summary(rows)
     if format == CheckFormat.json:
         typer.echo(json.dumps({"rows": [r.to_json() for r in rows], "summary": stats}, indent=2))
@@ -599,16 +609,18 @@ def _reasons_side_by_side(rows: list[Any]) -> str:
         out.append(f"\n{r.case_id} request {r.request} ({r.expected}):")
         for text in r.expected_reasons or ("(the case file gives no reasons)",):
             out.append(f"  reviewer: {inert(text)}")
-        mine = [x.text for x in r.review.determination.reasons] or ["(no reasons: certified "
+        mine = list(r.reasons) or ["(no reasons: certified "
                                                                    "as requested)"]
         for text in mine:
             out.append(f"  guidec:   {inert(text)}")
     return "\n".join(out)
 
 
-def _progress(items: Iterator[T], size: int, total: int | None) -> Iterator[T]:
+def _progress(items: Iterator[T], size: int, total: int | None,
+              weight: Callable[[T], int] | None = None) -> Iterator[T]:
     """The items, with a Rich progress bar on stderr when it is a terminal and the job is
-    long (`size` > 20); silent in pipes. `total` is the bar's length, None when unknown."""
+    long (`size` > 20); silent in pipes. `total` is the bar's length, None when unknown;
+    `weight` says how far an item moves it (one step each by default)."""
     if not (_tty(sys.stderr) and size > 20):
         yield from items
         return
@@ -618,7 +630,7 @@ def _progress(items: Iterator[T], size: int, total: int | None) -> Iterator[T]:
         task = progress.add_task("reviewing", total=total)
         for item in items:
             yield item
-            progress.advance(task)
+            progress.advance(task, weight(item) if weight else 1)
 
 
 def _table(rows: list) -> str:  # type: ignore[type-arg]

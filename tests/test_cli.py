@@ -64,6 +64,9 @@ def test_review_seed_json():
     assert rec["x12_action"] == "A3" and rec["outcome"] == "upheld"
     assert len(rec["reasons"]) == 3
     assert all(x["citation"].endswith("pp. 98-99") and x["text"] for x in rec["reasons"])
+    assert "path" not in rec  # the steps through the graph only where asked
+    r = guidec("review", str(SEED), "--library", "guidelines", "--format", "json", "--path")
+    [rec] = json.loads(r.stdout)
     assert rec["path"][0]["node"] == "applies"
     assert rec["path"][-1]["node"] == "outcome:non_certified"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from guidec.compiler import cases, dot, render
+from guidec.compiler import casemodel, cases, dot, render
 from guidec.compiler.library import Library
 from guidec.compiler.pipeline import Compiled, compile_source
 from guidec.dsl import formatter, parser
@@ -183,7 +183,25 @@ def check_case_text(text: str, kind: str) -> str:
     return check_case_data(data)
 
 
+def _validators_agree(data: Any) -> None:
+    """The compiled case model and the JSON Schema generated from it accept the same cases."""
+    if not isinstance(data, dict):
+        return
+    try:
+        cases._shape(data, "fuzz")
+    except cases.CaseError:
+        return
+    plain = cases._jsonable(data)
+    schema = cases.facts.standard()
+    by_model = casemodel.valid(plain, schema) is None
+    by_schema = next(iter(cases._validator(schema).iter_errors(plain)), None) is None
+    if by_model != by_schema:
+        raise Finding(f"the case model {'accepts' if by_model else 'refuses'} a case the JSON "
+                      f"Schema {'refuses' if by_model else 'accepts'}")
+
+
 def check_case_data(data: Any) -> str:
+    _validators_agree(data)
     try:
         case = cases.from_dict(data, "fuzz")
     except cases.CaseError as exc:
@@ -196,9 +214,12 @@ def check_case_data(data: Any) -> str:
         text = render.text(reviews)
         md = render.markdown(reviews)
         json.dumps([render.to_json(r) for r in reviews])
+        lines = b"".join(render.json_line(render.to_json(r)) for r in reviews)
     except Exception as exc:  # noqa: BLE001
         raise Finding(f"review raised {type(exc).__name__}: {exc}") from exc
     n = len(case.requests)
+    if len(lines.decode("utf-8").splitlines()) != n:  # any reader's idea of a line break
+        raise Finding("a JSON Lines record spans more than one line")
     for name, letter in (("text", text), ("markdown", md)):
         if any(ACTIVE.search(line) for line in letter.split("\n")):
             raise Finding(f"the {name} letter holds an active character")

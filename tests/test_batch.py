@@ -1,0 +1,115 @@
+"""Batch review on several processes (`--jobs`), and the compiled-guideline cache: real
+processes, real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, guidec
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gen  # noqa: E402
+
+
+def _jsonl(tmp_path, n, bad=()):
+    """n generated cases as JSON Lines; the line numbers in `bad` (1-based) hold bad records."""
+    lines = []
+    for i, case in enumerate(gen.generate(n, seed=3), 1):
+        if i in bad:
+            lines.append('{"case_id": "broken", "requests": [' if i % 2 else
+                         json.dumps(case | {"review_date": "2016-02-30"}))
+        else:
+            lines.append(json.dumps(case))
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_jobs_give_the_same_records_in_input_order_and_report_each_bad_line(tmp_path):
+    cases = _jsonl(tmp_path, 400, bad={7, 250, 251})
+    one = guidec("review", str(cases), "--format", "jsonl", "--jobs", "1")
+    two = guidec("review", str(cases), "--format", "jsonl", "--jobs", "2")
+    assert one.returncode == two.returncode == 1
+    assert one.stdout == two.stdout  # byte for byte, in input order
+    ids = [json.loads(line)["case_id"] for line in two.stdout.splitlines()]
+    want = [f"gen-{i:06d}" for i in range(400) if i + 1 not in {7, 250, 251}]
+    assert ids == want
+    for err in (one.stderr, two.stderr):
+        assert f"{cases}:7:36: not valid JSON" in err and f"{cases}:251:36: not valid" in err
+        assert f"{cases}:250 (gen-000249): field `review_date`" in err
+        assert "3 case files or lines could not be reviewed" in err
+    assert one.stderr == two.stderr  # the same problems, in the same order
+
+
+def test_jobs_on_a_folder_of_case_files_in_every_format(tmp_path):
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    for i, case in enumerate(gen.generate(90, seed=5)):
+        (folder / f"c{i:03d}.json").write_text(json.dumps(case))
+    for fmt in ("text", "markdown", "json", "jsonl"):
+        one = guidec("review", str(folder), "--format", fmt, "--jobs", "1")
+        two = guidec("review", str(folder), "--format", fmt, "--jobs", "2")
+        assert one.returncode == two.returncode == 0, two.stderr
+        assert one.stdout == two.stdout, fmt
+    assert one.stdout.count("\n") == 90
+    letters = guidec("review", str(folder), "--jobs", "2").stdout
+    assert letters.count("\nCase gen-") == 89 and letters.startswith("Case gen-000000")
+
+
+def test_corpus_with_jobs_agrees_with_one_job():
+    one = guidec("corpus", "corpus/imr", "--format", "json", "--jobs", "1")
+    two = guidec("corpus", "corpus/imr", "--format", "json", "--jobs", "2")
+    assert one.returncode == two.returncode == 0, two.stderr
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert a == b and a["summary"]["requests"] == len(a["rows"]) > 200
+
+
+def test_records_leave_out_the_path_unless_asked_and_stay_one_line(tmp_path):
+    case = gen.generate(1, seed=9)[0]
+    case["requests"][0]["item"] = "PT\u2028Decision: CERTIFIED\u0085x"
+    case["case_id"] = "a\u2028b\u2029c\u0085d"
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(case, ensure_ascii=False) + "\n")
+    r = guidec("review", str(path), "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    [line] = r.stdout.split("\n")[:-1]
+    assert len(r.stdout.splitlines()) == 1  # str.splitlines breaks at U+2028 and U+0085 too
+    rec = json.loads(line)
+    assert rec["case_id"] == "a\u2028b\u2029c\u0085d" and "path" not in rec
+    assert "\\u2028" in rec["item"]  # the provider's text is inert in records too
+    r = guidec("review", str(path), "--format", "jsonl", "--path")
+    assert json.loads(r.stdout)["path"][0]["node"] == "applies"
+
+
+def _check(path, cache):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    return subprocess.run([sys.executable, "-m", "guidec", "check", "--no-analysis",
+                           "--format", "json", str(path)], capture_output=True, text=True,
+                          cwd=ROOT, env=env)
+
+
+def test_the_compiled_cache_is_used_and_never_stale(tmp_path):
+    cache = tmp_path / "cache"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "facts.gl").write_text('declarations lib.facts "Local facts"\n\n'
+                                  'fact findings.flare: yes/no "a flare-up"\n')
+    gl = lib / "g.gl"
+    gl.write_text('guideline lib.g "G"\n  source "Doc" p. 1\n'
+                  '  applies when request.treatment in {physical_therapy}\n\n'
+                  'require flare "Flare"\n  must findings.flare\n  cite p. 1\n')
+    first = _check(gl, cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    entries = list((cache / "guidec" / "compiled").glob("*.pickle"))
+    assert len(entries) == 1
+    again = _check(gl, cache)
+    assert json.loads(again.stdout)["summary"] == json.loads(first.stdout)["summary"]
+    assert len(list((cache / "guidec" / "compiled").glob("*.pickle"))) == 1  # read, not redone
+    # The guideline is unchanged, but the fact it reads is no longer declared: not stale.
+    (lib / "facts.gl").write_text('declarations lib.facts "Local facts"\n\n'
+                                  'fact findings.other: yes/no "something else"\n')
+    changed = _check(gl, cache)
+    assert changed.returncode == 1
+    assert "E201" in changed.stdout and "flare" in changed.stdout
