@@ -239,13 +239,20 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 
 @functools.lru_cache(maxsize=64)
 def _parse_declarations(stamp: tuple[str, int, int]) -> tuple[tuple[Any, ...], tuple[Diagnostic, ...]]:
-    from ..dsl import parser
     from ..dsl.files import FileProblem, read_text
+    from . import diskcache
     path = stamp[0]
     try:
         text = read_text(path)
     except FileProblem as exc:
         return (), (Diagnostic("E001", "error", str(exc), Span(path, 1, 1, 1, 2)),)
+    return diskcache.memo("declarations", [diskcache.text(path), diskcache.text(text)],
+                          lambda: _declarations_of(path, text),
+                          lambda x: isinstance(x, tuple) and len(x) == 2)
+
+
+def _declarations_of(path: str, text: str) -> tuple[tuple[Any, ...], tuple[Diagnostic, ...]]:
+    from ..dsl import parser
     parsed = parser.parse(text, path)
     diags = tuple(parsed.diagnostics)
     if parsed.guideline is None:

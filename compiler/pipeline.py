@@ -9,14 +9,8 @@ Passes, in order; each takes what the one before gives and reports into one sink
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import os
-import pickle
-import random
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -24,9 +18,8 @@ import networkx as nx
 
 from ..dsl import parser
 from ..dsl.diagnostics import Diagnostic, Sink, render
-from ..dsl.files import cache_dir
 from ..dsl import ast
-from . import check, facts, graph, ir
+from . import check, diskcache, facts, graph, ir
 from .evaluate import Evaluator
 
 
@@ -127,67 +120,16 @@ def compile_file(path: str | Path) -> Compiled:
 
 @functools.lru_cache(maxsize=256)
 def _cached(path: str, source: str) -> Compiled:
-    """Compiled once per process, and kept between runs in the user's cache folder under a
-    key of everything the result depends on: the file's text and path, the text of every
-    declarations file it sees, and the compiler's own code and grammar. A changed file, a
-    changed facts.gl or another guidec version never reads a stale result."""
-    folder = cache_dir()
-    if folder is None:
-        return compile_source(source, path)
-    key = hashlib.sha256(_code_stamp())
-    for part in (path, source):
-        key.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    """Compiled once per process, and kept between runs (diskcache) under a key of the file's
+    text and path and the text of every declarations file it sees."""
+    parts = [diskcache.text(path), diskcache.text(source)]
     try:
         for f in facts.declaration_files(path):
-            key.update(str(f).encode("utf-8", "surrogatepass") + b"\0" + f.read_bytes())
+            parts += [diskcache.text(str(f)), f.read_bytes()]
     except OSError:
         return compile_source(source, path)
-    entry = folder / "compiled" / f"{key.hexdigest()[:32]}.pickle"
-    try:
-        with entry.open("rb") as fh:
-            found = pickle.load(fh)  # noqa: S301 - written by guidec, in the user's own cache
-        if isinstance(found, Compiled):
-            return found
-    except Exception:  # noqa: BLE001 - missing or damaged: compile afresh
-        pass
-    compiled = compile_source(source, path)
-    try:
-        entry.parent.mkdir(exist_ok=True)
-        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(compiled, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, entry)
-        if random.random() < 1 / 64:
-            _prune(entry.parent)
-    except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
-        pass
-    return compiled
-
-
-CACHE_ENTRIES = 2000
-
-
-def _prune(folder: Path) -> None:
-    """Keep the compiled cache small: past CACHE_ENTRIES, the least recently written half goes."""
-    entries = list(folder.glob("*.pickle"))
-    if len(entries) <= CACHE_ENTRIES:
-        return
-    entries.sort(key=lambda f: f.stat().st_mtime)
-    for f in entries[:len(entries) - CACHE_ENTRIES // 2]:
-        with contextlib.suppress(OSError):
-            f.unlink()
-
-
-@functools.lru_cache(maxsize=1)
-def _code_stamp() -> bytes:
-    """A digest of guidec's compiler and grammar, so a cached result is never from other code."""
-    h = hashlib.sha256()
-    roots = [Path(__file__).parent, Path(parser.__file__).parent,
-             Path(str(resources.files("guidec.grammar")))]
-    for root in roots:
-        for f in sorted(root.glob("*.py")) + sorted(root.glob("*.lark")):
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.digest()
+    return diskcache.memo("compiled", parts, lambda: compile_source(source, path),
+                          lambda x: isinstance(x, Compiled))
 
 
 from ..dsl.files import find_guidelines as find_guidelines  # noqa: E402  (re-exported)
