@@ -21,9 +21,16 @@ def _case_strategy() -> st.SearchStrategy[dict]:
     std = facts.standard()
     vocab = std.vocab
     maybe_bool = st.sampled_from([True, False, None])
+
+    def value(t: facts.Type) -> st.SearchStrategy:
+        if t.kind == "bool":
+            return maybe_bool
+        if t.kind in {"term", "terms"}:
+            term = st.sampled_from(sorted(vocab[t.category or ""]))
+            return st.lists(term, max_size=3) if t.kind == "terms" else term
+        return st.integers(0, 40)
     findings = st.fixed_dictionaries({}, optional={
-        name: (maybe_bool if t.kind == "bool" else st.integers(0, 40))
-        for name, t in std.records["findings"].items()})
+        name: value(t) for name, t in std.records["findings"].items()})
     treatment = st.sampled_from(sorted(vocab["treatment"]))
     history = st.lists(st.fixed_dictionaries(
         {"treatment": treatment},
