@@ -84,10 +84,22 @@ def _declared(types: dict[str, facts.Type], s: facts.Schema, prefix: str,
     out: dict[str, tuple[Any, Any]] = {}
     for name, t in types.items():
         kind = _KINDS.get(t.kind, Any)
+        if t.kind == "terms" and t.category:
+            kind = list[_TERM | _entry_of(t.category) | None] | UnsetType
         default = UNSET if t.kind in _UNSET_DEFAULT else None
         out[name] = (_described(kind, s.describe(prefix, name)),
                      msgspec.NODEFAULT if name in required else default)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_of(category: str) -> Any:
+    """An entry of a set of terms given as a mapping that names its term under the category
+    (`ingredients: [{drug: lidocaine, strength: "5%"}]` for a set of terms of drug); the other
+    keys are carried along unread."""
+    return msgspec.defstruct(f"{category.title().replace('_', '')}Entry", [(category, _TERM)],
+                             kw_only=True, module=__name__,
+                             namespace={"__doc__": f"an entry naming its {category} term"})
 
 
 def _struct(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None = None) -> Any:

@@ -273,6 +273,8 @@ def _typed(record: dict[str, Any], special: dict[str, facts.Type], where: str, s
             if value not in schema.vocab.get(t.category or "", ()):
                 _term(value, t.category or "", f"{where}.{key}", src, warns, schema)
         elif isinstance(value, list):
+            # An entry may be a mapping naming its term under the category ({drug: ...}).
+            value = [v.get(t.category) if isinstance(v, dict) else v for v in value]
             for i, v in enumerate(value):
                 _term(v, t.category or "", f"{where}.{key}[{i}]", src, warns, schema)
             out[key] = frozenset(v for v in value if v)

@@ -71,3 +71,15 @@ def test_the_shipped_corpus_is_the_shared_corpus_when_it_is_beside_the_checkout(
     ours = {p.name: p.read_bytes() for p in IMR_CORPUS.glob("*.yaml")}
     theirs = {p.name: p.read_bytes() for p in shared.glob("*.yaml")}
     assert ours == theirs, "copy shared/cases/imr into corpus/imr again"
+
+
+def test_a_set_of_terms_may_name_its_terms_in_mappings():
+    base = {"case_id": "x", "review_date": "2017-01-10"}
+    case = cases.from_dict(base | {"requests": [{
+        "id": "1", "treatment": "topical_analgesic",
+        "ingredients": [{"drug": "flurbiprofen", "strength": "10%"}, "lidocaine"]}]}, "x.yaml")
+    assert case.requests[0]["ingredients"] == frozenset({"flurbiprofen", "lidocaine"})
+    with pytest.raises(cases.CaseError) as err:
+        cases.from_dict(base | {"requests": [{"id": "1", "treatment": "topical_analgesic",
+                                              "ingredients": [{"strength": "5%"}]}]}, "x.yaml")
+    assert "requests[0].ingredients[0]" in str(err.value) and "missing `drug`" in str(err.value)
