@@ -85,7 +85,8 @@ def _declared(types: dict[str, facts.Type], s: facts.Schema, prefix: str,
     for name, t in types.items():
         kind = _KINDS.get(t.kind, Any)
         if t.kind == "terms" and t.category:
-            kind = list[_TERM | _entry_of(t.category) | None] | UnsetType
+            entry: Any = _entry_of(t.category)
+            kind = _list_of(_TERM | entry | None) | UnsetType
         default = UNSET if t.kind in _UNSET_DEFAULT else None
         out[name] = (_described(kind, s.describe(prefix, name)),
                      msgspec.NODEFAULT if name in required else default)
