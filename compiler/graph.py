@@ -27,7 +27,11 @@ def build(g: ir.Guideline) -> nx.MultiDiGraph:
                        path=g.path, guideline=g)
     graph.add_node("applies", kind="applicability", label="Applies to the request?",
                    ir=g.applies, span=g.span, citation=g.citation, section=None)
+    # A guideline with no limit or trial can never modify a request: no node for it.
+    can_modify = any(rule.kind in {"limit", "trial"} for rule in g.rules)
     for outcome in OUTCOMES:
+        if outcome == "modified" and not can_modify:
+            continue
         graph.add_node(f"outcome:{outcome}", kind="outcome", label=outcome.replace("_", " "),
                        decision=outcome, span=g.span, citation=g.citation, section=None)
     graph.add_edge("applies", "outcome:not_applicable", key="flow", kind="flow", label="does not apply",

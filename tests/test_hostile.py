@@ -335,16 +335,17 @@ def test_files_over_the_size_limit_are_refused_before_reading(tmp_path):
     import subprocess
     import sys
     case = write(tmp_path, "c.yaml", "case_id: x\nreview_date: 2016-01-01\nnotes: \""
-                 + "x" * 30000 + "\"\nrequests: [{id: 1, treatment: massage}]\n")
-    gl = write(tmp_path, "g.gl", HEADER + "#" + "x" * 30000 + "\n")
-    env = {**os.environ, "GUIDEC_MAX_FILE_MB": "0.02"}  # 20,000 bytes
+                 + "x" * 90000 + "\"\nrequests: [{id: 1, treatment: massage}]\n")
+    gl = write(tmp_path, "g.gl", HEADER + "#" + "x" * 90000 + "\n")
+    # 80,000 bytes: above the shipped declarations (facts.gl), below these files
+    env = {**os.environ, "GUIDEC_MAX_FILE_MB": "0.08"}
     run = lambda *a: subprocess.run([sys.executable, "-m", "guidec", *a], cwd=ROOT,  # noqa: E731
                                     capture_output=True, text=True, env=env)
     lib = tmp_path / "lib"
     lib.mkdir()
     write(lib, "small.gl", HEADER + 'require r "R"\n  must findings.flare_up\n  cite p. 1\n')
     err = clean_failure(run("review", str(case), "--library", str(lib)))
-    assert "c.yaml: the file is 30," in err and "over the limit of 20,000 bytes" in err
+    assert "c.yaml: the file is 90," in err and "over the limit of 80,000 bytes" in err
     assert "GUIDEC_MAX_FILE_MB" in err
     out = clean_failure(run("check", str(gl)))
     assert "g.gl:1:1: error[E105]" in out

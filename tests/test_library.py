@@ -37,12 +37,19 @@ def test_every_guideline_file_is_clean_and_its_tests_pass():
     assert all(t["passed"] for t in data["tests"])
 
 
+# Guidelines whose every treatment the text does not recommend: nothing to certify.
+NOT_RECOMMENDED = {"physical_methods.gl"}
+
+
 def test_each_treatment_file_has_certify_and_non_certify_tests():
     from guidec.compiler.pipeline import compile_file, find_guidelines
     for path in find_guidelines([str(ROOT / "guidelines")]):
         if path.name == "facts.gl":
             continue
         kinds = {t.decision for t in compile_file(path).ir.tests}
+        if path.name in NOT_RECOMMENDED:  # every treatment it covers is not recommended
+            assert kinds <= {"non_certified", None} and "non_certified" in kinds, path
+            continue
         assert "non_certified" in kinds and ("certified" in kinds or "modified" in kinds), path
 
 
@@ -119,10 +126,10 @@ def test_disputed_requests_are_upheld_or_overturned_as_submitted(lib, ur, extra,
 
 def test_unknown_term_in_case_is_a_warning_naming_the_closest_and_still_reviewed():
     c = cases.from_dict({"case_id": "x", "review_date": "2017-01-01",
-                         "surgeries": [{"procedure": "umbilical_hernia_repair"}],
+                         "surgeries": [{"procedure": "appendectomy"}],
                          "requests": [{"id": "1", "treatment": "chiropractc"}]})
     assert len(c.warnings) == 2
-    assert "surgeries[0].procedure" in c.warnings[0] and "umbilical_hernia_repair" in c.warnings[0]
+    assert "surgeries[0].procedure" in c.warnings[0] and "appendectomy" in c.warnings[0]
     assert "requests[0].treatment" in c.warnings[1]
     assert "did you mean 'chiropractic'" in c.warnings[1]
     assert c.requests[0]["treatment"] == "chiropractc"
@@ -131,11 +138,11 @@ def test_unknown_term_in_case_is_a_warning_naming_the_closest_and_still_reviewed
 def test_unknown_term_in_case_is_reviewed_with_a_warning_on_stderr(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("case_id: x\nreview_date: 2016-01-01\n"
-                 "surgeries: [{procedure: umbilical_hernia_repair, date: 2010-01-01}]\n"
+                 "surgeries: [{procedure: appendectomy, date: 2010-01-01}]\n"
                  "requests: [{id: 1, treatment: physical_therapy, visits: 6}]\n")
     r = guidec("review", str(f), "--library", "guidelines", "--format", "json")
     assert r.returncode == 0, r.stderr
-    assert "warning:" in r.stderr and "umbilical_hernia_repair" in r.stderr
+    assert "warning:" in r.stderr and "appendectomy" in r.stderr
     assert json.loads(r.stdout)[0]["decision"] == "certified"
 
 
@@ -157,7 +164,11 @@ def test_examples_cover_every_treatment_and_surgery_with_cited_determinations():
     from guidec.compiler import facts
     listed = set(facts.standard().vocab["procedure"]) - {
         "lumbar_surgery", "shoulder_surgery", "finger_fracture_surgery",
-        "closed_reduction_percutaneous_pinning", "open_reduction_internal_fixation"}
+        "closed_reduction_percutaneous_pinning", "open_reduction_internal_fixation",
+        # surgeries the surgery, pre-operative and equipment guidelines name; not in the table
+        "shoulder_arthroscopy", "knee_arthroscopy", "umbilical_hernia_repair",
+        "open_rotator_cuff_repair", "biceps_tenodesis", "shoulder_debridement",
+        "distal_clavicle_excision", "colon_resection"}
     assert len(post) == len(listed) == 22
 
 
@@ -173,19 +184,24 @@ def test_corpus_command_on_example_folder(tmp_path):
     assert "imr-seed-pt-cervical" in text and "1 of 1 requests agree" in text
 
 
-def test_agreement_with_real_imr_decisions_where_the_library_decides_is_at_least_90_percent():
-    # The visible corpus now holds categories the library does not encode yet (imaging,
-    # medications, equipment): those are reviewed without error and get "no applicable
-    # guideline". Where a guideline of the library decides, it must agree with the reviewer.
+def test_agreement_with_real_imr_decisions_reach_and_the_overturned_items():
+    # What a reviewer needs of the library on the visible corpus: nearly every item reviewed
+    # under some guideline, agreement above the "uphold UR as decided" baseline, and agreement on
+    # the items the reviewer overturned, which upholding every denial cannot reach.
     r = guidec("corpus", str(IMR_CORPUS), "--library", "guidelines", "--format", "json")
     assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
-    assert data["summary"]["requests"] >= 200
-    decided = [row for row in data["rows"] if row["guideline"] != "(none)"]
-    assert len(decided) >= 55
-    agree = sum(row["agree"] for row in decided)
-    assert agree / len(decided) >= 0.90, (agree, len(decided))
-    assert any(row["expected"] == "certified" and row["agree"] for row in decided)
+    summary = json.loads(r.stdout)["summary"]
+    assert summary["requests"] >= 200
+    assert summary["decided_by_a_guideline"]["share"] >= 0.95, summary["decided_by_a_guideline"]
+    assert summary["decided_by_a_guideline"]["agreement"] >= 0.90
+    assert summary["agreement"] >= 0.90
+    assert summary["agreement"] > summary["uphold_ur_baseline"]["agreement"]
+    assert summary["overturned"]["agreement"] >= 0.60, summary["overturned"]
+
+
+def test_the_library_tests_reach_most_of_its_decision_graphs():
+    r = guidec("test", "guidelines", "--coverage", "--fail-under", "85")
+    assert r.returncode == 0, r.stdout[-2000:]
 
 
 def test_the_non_california_examples_check_clean_and_review_their_cases():
