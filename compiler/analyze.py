@@ -509,7 +509,7 @@ class Analyzer:
         return out
 
     def _gap(self, enc: Encoder, m: _Model, base: Any, g: ir.Guideline) -> list[Diagnostic]:
-        if not g.rules:
+        if not g.rules or g.layer:  # a layer that no rule limits leaves the decision as it is
             return []
         none = z3.And(base, *[z3.Not(m.active[r.name]) for r in g.rules])
         status, model = self._solve(enc, none)
@@ -530,7 +530,7 @@ class Analyzer:
         models = {g.id: _encode(enc, g) for g in gs}
         out = []
         for a, b in itertools.combinations(gs, 2):
-            if a.precedence != b.precedence:
+            if a.precedence != b.precedence or a.layer or b.layer:  # layers apply beside others
                 continue
             sa, sb = dict(a.scope), dict(b.scope)
             if any(k in sb and sb[k] != v for k, v in sa.items()):

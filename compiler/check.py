@@ -74,7 +74,7 @@ class Checker:
             source=header.source or header.title,
             source_pages=str(header.source_pages) if header.source_pages else None,
             applies=applies, precedence=header.precedence, unit=self._unit(header),
-            scope=self._scope(header),
+            scope=self._scope(header), layer=header.layer,
             valuesets=self.valuesets,
             definitions=dict(self.defs), rules=rules, tests=tests, path=g.path, span=header.span,
             schema=self.schema,

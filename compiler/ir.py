@@ -175,6 +175,7 @@ class Guideline:
     span: Span = _span()
     schema: Schema = field(default_factory=Schema, compare=False, repr=False)
     scope: tuple[tuple[str, str], ...] = ()
+    layer: bool = False  # applies beside whichever guideline decides, never chosen itself
 
     def in_scope(self, facts_of_case: dict[str, str | None]) -> bool:
         """Whether a case's jurisdiction and payer are the ones this guideline is scoped to."""

@@ -35,6 +35,7 @@ class Review:
     decision: str = ""
     certified: int | None = None
     note: str | None = None
+    layers: tuple[str, ...] = ()  # the layer guidelines that also applied (a statutory cap)
 
     def __post_init__(self) -> None:
         self.decision, self.certified, self.note = settle(self.determination, self.request)
@@ -88,6 +89,37 @@ def _treatments(e: ir.Expr | None) -> frozenset[str] | None:
         bounds = [b for b in map(_treatments, e.args) if b is not None]
         return frozenset.intersection(*bounds) if bounds else None
     return None
+
+
+_RANK = {"certified": 0, "modified": 1, "non_certified": 2}
+
+
+def _beside(det: Determination, layer: Determination) -> tuple[Determination, str]:
+    """The decision of a guideline with a layer that applies beside it (a statute's cap): the
+    stricter of the two, the smaller quantity, and the reasons that bind. Also the words for
+    the letter on whether the layer changed the decision."""
+    if layer.decision not in _RANK or layer.decision == "certified":
+        return det, " and does not limit this request"
+    if layer.decision == "non_certified":
+        if det.decision == "non_certified":  # the letter keeps the deciding guideline's reasons
+            return det, " and would not allow this request either"
+        out = Determination(det.guideline, det.case_id, det.request, "non_certified",
+                            det.requested, 0, layer.reasons, det.trace)
+        return out, " and does not allow this request"
+    # The layer allows part of the request.
+    if det.decision == "non_certified":
+        return det, ""
+    mine = det.certified if det.decision == "modified" else det.requested
+    theirs = layer.certified
+    if theirs is None or (mine is not None and mine < theirs):
+        return det, " and does not limit this request further"
+    if mine == theirs and det.decision == "modified":
+        reasons = det.reasons + layer.reasons
+    else:
+        reasons = layer.reasons
+    out = Determination(det.guideline, det.case_id, det.request, "modified", det.requested,
+                        theirs, reasons, det.trace)
+    return out, f" and limits this request to {theirs}"
 
 
 def _tie_words(chosen: Compiled, others: list[Compiled]) -> str:
@@ -190,6 +222,25 @@ class Library:
             why += "; " + _tie_words(chosen, applicable[1:])
         return chosen, why
 
+    def _tier_words(self, chosen: Compiled, in_force: list[Compiled],
+                    applicable: list[Compiled], request: dict[str, Any]) -> str:
+        """Why a lower tier decides (ODG where the MTUS is silent): the higher tiers in force
+        that address the treatment but not this request, or that none addresses it."""
+        gi = chosen.ir
+        assert gi is not None
+        top = max((g.ir.precedence for g in self.guidelines if g.ir and not g.ir.layer),
+                  default=gi.precedence)
+        if gi.precedence >= top:
+            return ""
+        higher = [g.ir.id for g in in_force if g.ir and not g.ir.layer
+                  and g.ir.precedence > gi.precedence and g not in applicable]
+        if higher:
+            return (f"; the higher-precedence {', '.join(higher)} address "
+                    f"{request.get('treatment')} requests but not this one")
+        return (f"; no guideline of higher precedence in the library addresses "
+                f"{request.get('treatment')} requests (the MTUS is silent), so this lower tier "
+                f"(precedence {gi.precedence}) decides")
+
     def review(self, case: Case, as_of: dt.date | None = None) -> list[Review]:
         return [self.review_request(case, r, as_of) for r in case.requests]
 
@@ -201,7 +252,9 @@ class Library:
         whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
         in_force = [g for g in self.candidates(request.get("treatment")) if g.ir is not None
                     and g.ir.in_force(day) and g.ir.in_scope(whose)]
-        applicable = _applicable(in_force, case, request)
+        layers = [g for g in in_force if g.ir.layer]  # type: ignore[union-attr]
+        applicable = _applicable([g for g in in_force if not g.ir.layer],  # type: ignore[union-attr]
+                                 case, request)
         if not applicable:
             det = Determination("", case.case_id, request["id"], "not_applicable",
                                 request.get("visits"), None, [], [])
@@ -214,5 +267,13 @@ class Library:
             if len(self._choices) > 20_000:  # bulk runs see many dates; keep the memo small
                 self._choices.clear()
             found = self._choices[key] = self._choose(applicable, request, day)
+            found = self._choices[key] = (found[0], found[1] + self._tier_words(
+                found[0], in_force, applicable, request))
         chosen, why = found
-        return Review(case, request, chosen, why, chosen.evaluator.evaluate(case, request), day)
+        det = chosen.evaluator.evaluate(case, request)
+        applied: list[str] = []
+        for layer in _applicable(layers, case, request) if layers else ():
+            det, words = _beside(det, layer.evaluator.evaluate(case, request))
+            applied.append(layer.ir.id)  # type: ignore[union-attr]
+            why += f"; {layer.ir.title} ({layer.ir.id}) applies beside it{words}"  # type: ignore[union-attr]
+        return Review(case, request, chosen, why, det, day, layers=tuple(applied))

@@ -98,6 +98,7 @@ def to_json(review: Review, path: bool = True) -> dict[str, Any]:
             "citation": g.ir.citation, "file": g.path,
         },
         "as_of": review.as_of.isoformat(),
+        "layers": list(review.layers),
         "choice": review.choice,
         "reasons": [r.to_json() for r in d.reasons],
         "rationale": rationale(review),

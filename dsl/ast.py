@@ -171,6 +171,7 @@ class Header:
     unit: str = "visits"
     kind: str = "guideline"  # or "declarations": a file of shared facts and vocabulary
     scope: tuple[tuple[str, str], ...] = ()  # (jurisdiction|payer, value): whose cases it decides
+    layer: bool = False  # applies beside whichever guideline decides (a statute's cap)
     span: Span = _span()
 
 

@@ -238,6 +238,8 @@ def header(h: ast.Header) -> list[str]:
         lines.append(f"{INDENT}basis {quote(h.basis)}")
     for key, value in h.scope:
         lines.append(f"{INDENT}scope {key} {quote(value)}")
+    if h.layer:
+        lines.append(f"{INDENT}layer")
     return lines
 
 

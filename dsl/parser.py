@@ -420,6 +420,9 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def scope(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
         return ("_scope", (str(ch[0]), _unquote(ch[1])))
 
+    def layer(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
+        return ("layer", True)
+
     def counts(self, meta: Any, ch: list[Token]) -> tuple[str, Any]:
         return ("unit", str(ch[0]))
 

@@ -244,3 +244,55 @@ def test_corpus_reports_agreement_against_the_uphold_baseline_and_overturned_ite
     text = guidec("corpus", str(tmp_path), "--library", "guidelines", "--reasons").stdout
     assert "Baseline (uphold every UR decision as made): 2 of 3 (66.7%)." in text
     assert "reviewer: a trial of six is recommended" in text
+
+
+def test_a_layer_applies_beside_the_deciding_guideline_and_the_stricter_stands(tmp_path):
+    import shutil
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    shutil.copy(ROOT / "guidelines" / "statute" / "visit_cap.gl", lib)
+    (lib / "generous.gl").write_text(
+        'guideline local.generous "A generous therapy policy"\n'
+        '  effective 2004-01-01\n  source "Local policy" p. 1\n'
+        '  applies when request.treatment in {physical_therapy}\n  precedence 10\n\n'
+        'limit cap "Forty visits"\n  allow 40 visits\n'
+        '  counting sum history[treatment in {physical_therapy}].visits\n  cite p. 1\n')
+    case = tmp_path / "c.yaml"
+    case.write_text("case_id: cap\nreview_date: 2016-03-01\ninjury: {date: 2015-06-01}\n"
+                    "history: [{treatment: physical_therapy, visits: 20}]\n"
+                    "requests: [{id: 1, treatment: physical_therapy, visits: 10}]\n")
+    r = guidec("review", str(case), "--library", str(lib), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    [rec] = json.loads(r.stdout)
+    assert rec["guideline"]["id"] == "local.generous"  # the layer is never the one chosen
+    assert (rec["decision"], rec["certified"]) == ("modified", 4)
+    assert rec["layers"] == ["ca.labor_code.visit_cap"]
+    assert [x["rule"] for x in rec["reasons"]] == ["pt_cap"]
+    assert rec["reasons"][0]["citation"] == "California Labor Code section 4604.5(c)(1)"
+    assert "applies beside it and limits this request to 4" in rec["choice"]
+    # An injury before 2004: the statute does not apply, the policy alone decides.
+    case.write_text(case.read_text().replace("2015-06-01", "2003-06-01"))
+    [rec] = json.loads(guidec("review", str(case), "--library", str(lib), "--format",
+                              "json").stdout)
+    assert (rec["decision"], rec["certified"], rec["layers"]) == ("certified", 10, [])
+
+
+def test_the_lower_tier_decides_where_the_mtus_does_not_fit_and_the_letter_says_why(lib):
+    # Acute therapy: the MTUS chronic pain chapters speak to pain past 12 weeks; ODG decides.
+    acute = one(lib, {"review_date": "2017-01-12", "injury": {"date": "2016-12-20"},
+                      "diagnoses": ["S33.5XXA"],
+                      "requests": [{"id": "1", "treatment": "physical_therapy",
+                                    "body_region": "lumbar", "visits": 6}]})
+    assert acute.guideline.ir.id == "odg.physical_therapy"
+    assert "higher-precedence mtus.chronic_pain.physical_medicine" in acute.choice
+    chronic = one(lib, {"review_date": "2017-06-12", "injury": {"date": "2016-12-20"},
+                        "diagnoses": ["S33.5XXA"],
+                        "requests": [{"id": "1", "treatment": "physical_therapy",
+                                      "body_region": "lumbar", "visits": 6}]})
+    assert chronic.guideline.ir.id == "mtus.chronic_pain.physical_medicine"
+    # Where the MTUS is silent (pre-operative tests), the letter says so.
+    preop = one(lib, {"review_date": "2017-01-20", "patient": {"age": 59},
+                      "requests": [{"id": "1", "treatment": "preoperative_testing", "test": "cbc",
+                                    "associated_procedure_certified": True}]})
+    assert preop.guideline.ir.id == "odg.preoperative_testing"
+    assert "no guideline of higher precedence in the library addresses" in preop.choice
