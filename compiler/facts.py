@@ -68,6 +68,12 @@ COLLECTION_ALIASES = {"surgery": "surgeries"}
 REQUIRED_FIELDS = {"history": {"treatment"}, "surgeries": {"procedure"}, "diagnoses": {"code"},
                    "request": {"treatment"}, "visits": {"treatment", "date"}}
 
+# Requests that others in the same review depend on: a surgery request (its `procedures`) is
+# reviewed first, and the items that prepare for it or follow it (pre-operative tests, an
+# assistant, post-operative equipment) see its decision as the `status` of `surgeries`
+# entries and as `associated_procedure_certified` (the case contract's equipment extension).
+LINKED_TREATMENT, LINKED_PROCEDURES = "surgery", "procedures"
+
 QUANTITY_UNITS = {"visit", "visits", "session", "sessions", "treatment", "treatments",
                   "injection", "injections", "block", "blocks", "day", "days", "unit", "units",
                   "level", "levels", "tablet", "tablets", "doses"}

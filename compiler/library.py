@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Iterable
 
 from . import facts, ir
 from .cases import Case
@@ -89,6 +89,43 @@ def _treatments(e: ir.Expr | None) -> frozenset[str] | None:
         bounds = [b for b in map(_treatments, e.args) if b is not None]
         return frozenset.intersection(*bounds) if bounds else None
     return None
+
+
+def _certified(rv: Review) -> bool:
+    return rv.decision in {"certified", "modified"}
+
+
+def _with_surgeries(case: Case, surgeries: list[Review]) -> Case:
+    """The case with the surgeries requested in it as `surgeries` entries whose status is
+    their decision in this review (entries the case already gives keep their own status)."""
+    given = {s.get("procedure") for s in case.surgeries}
+    added = [{"procedure": p, "status": "certified" if _certified(rv) else "non_certified",
+              "body_region": rv.request.get("body_region")}
+             for rv in surgeries for p in rv.request.get(facts.LINKED_PROCEDURES) or ()
+             if p not in given]
+    added = [{k: v for k, v in s.items() if v is not None} for s in added]
+    return replace(case, surgeries=list(case.surgeries) + added) if added else case
+
+
+def _associated(request: dict[str, Any], surgeries: Iterable[Review]) -> dict[str, Any]:
+    """`associated_procedure_certified` for an item whose surgery is requested in the same
+    case, where the case does not say it."""
+    proc = request.get("associated_procedure")
+    if proc is None or request.get("associated_procedure_certified") is not None:
+        return {}
+    for rv in surgeries:
+        if proc in (rv.request.get(facts.LINKED_PROCEDURES) or ()):
+            return {"associated_procedure_certified": _certified(rv)}
+    return {}
+
+
+def _together_words(request: dict[str, Any], surgeries: Iterable[Review]) -> str:
+    """For an item that belongs to a surgery (post-operative, or preparing for one)."""
+    if not (request.get("postoperative") or request.get("associated_procedure")):
+        return ""
+    decided = [f"request {rv.request['id']} ({', '.join(rv.request.get(facts.LINKED_PROCEDURES) or ('surgery',))}, "
+               f"{rv.decision.replace('_', '-')})" for rv in surgeries]
+    return "; decided together with the surgery in this review: " + "; ".join(decided)
 
 
 _RANK = {"certified": 0, "modified": 1, "non_certified": 2}
@@ -242,7 +279,25 @@ class Library:
                 f"(precedence {gi.precedence}) decides")
 
     def review(self, case: Case, as_of: dt.date | None = None) -> list[Review]:
-        return [self.review_request(case, r, as_of) for r in case.requests]
+        """Every request of the case, in its order. A surgery requested in the same case is
+        decided first, and the items that depend on it are decided with its decision."""
+        linked = [r for r in case.requests if r.get("treatment") == facts.LINKED_TREATMENT]
+        if not linked or len(case.requests) == 1:
+            return [self.review_request(case, r, as_of) for r in case.requests]
+        first = {r["id"]: self.review_request(case, r, as_of) for r in linked}
+        together = _with_surgeries(case, list(first.values()))
+        out = []
+        for r in case.requests:
+            if r["id"] in first:
+                out.append(first[r["id"]])
+                continue
+            rv = self.review_request(together, dict(r, **_associated(r, first.values())), as_of)
+            rv.request = r
+            words = _together_words(r, first.values())
+            if words and rv.guideline is not None:
+                rv.choice += words
+            out.append(rv)
+        return out
 
     def review_request(self, case: Case, request: dict[str, Any],
                        as_of: dt.date | None = None) -> Review:

@@ -296,3 +296,30 @@ def test_the_lower_tier_decides_where_the_mtus_does_not_fit_and_the_letter_says_
                                     "associated_procedure_certified": True}]})
     assert preop.guideline.ir.id == "odg.preoperative_testing"
     assert "no guideline of higher precedence in the library addresses" in preop.choice
+
+
+def test_items_that_belong_to_a_surgery_requested_in_the_same_case_follow_its_decision(lib):
+    def review(surgery_findings):
+        case = cases.from_dict({
+            "case_id": "together", "review_date": "2017-01-31", "patient": {"age": 62},
+            "diagnoses": ["S43.005A", "I10"], "findings": surgery_findings,
+            "requests": [
+                {"id": "1", "treatment": "preoperative_testing", "test": "cbc",
+                 "associated_procedure": "arthroscopic_bankart_repair"},
+                {"id": "2", "treatment": "surgery", "body_region": "shoulder",
+                 "procedures": ["arthroscopic_bankart_repair"]},
+                {"id": "3", "treatment": "durable_medical_equipment",
+                 "equipment": "cold_therapy_unit", "postoperative": True, "rental_days": 7},
+                {"id": "4", "treatment": "surgical_assistant", "postoperative": True}]})
+        return {rv.request["id"]: rv for rv in lib.review(case)}
+    shown = {"imaging_confirms_lesion": True, "exam_confirms_lesion": True,
+             "failed_conservative_care": True}
+    yes = review(shown)
+    assert [yes[i].decision for i in "1234"] == ["certified"] * 4
+    assert "decided together with the surgery in this review: request 2" in yes["3"].choice
+    assert list(yes) == ["1", "2", "3", "4"]  # the letter keeps the case's order
+    no = review({"imaging_confirms_lesion": True})
+    assert [no[i].decision for i in "1234"] == ["non_certified"] * 4
+    assert [r.rule for r in no["1"].determination.reasons] == ["surgery_certified"]
+    assert [r.rule for r in no["3"].determination.reasons] == ["surgery_denied"]
+    assert "(arthroscopic_bankart_repair, non-certified)" in no["4"].choice
