@@ -579,7 +579,10 @@ def corpus(
                f"{stats['quantity_agree']} of {stats['quantity_checked']} quantities match.")
     typer.echo(_corpus_context(stats))
     if reasons:
-        typer.echo(_reasons_side_by_side([r for r in rows if r.agree]))
+        typer.echo(_reasons_side_by_side([r for r in rows if r.agree],
+                                         "Reasons, where guidec and the reviewer agree:"))
+        typer.echo(_reasons_side_by_side([r for r in rows if not r.agree],
+                                         "Reasons, where they differ:"))
 
 
 def _pct(t: dict[str, Any]) -> str:
@@ -603,14 +606,17 @@ def _corpus_context(stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _reasons_side_by_side(rows: list[Any]) -> str:
-    out = ["", "Reasons, where guidec and the reviewer agree:"]
+def _reasons_side_by_side(rows: list[Any], heading: str) -> str:
+    out = ["", heading]
     for r in rows:
-        out.append(f"\n{r.case_id} request {r.request} ({r.expected}):")
+        out.append(f"\n{r.case_id} request {r.request} (reviewer: {r.expected}; guidec: "
+                   f"{r.actual}):" if not r.agree else f"\n{r.case_id} request {r.request} "
+                   f"({r.expected}):")
         for text in r.expected_reasons or ("(the case file gives no reasons)",):
             out.append(f"  reviewer: {inert(text)}")
-        mine = list(r.reasons) or ["(no reasons: certified "
-                                                                   "as requested)"]
+        mine = list(r.reasons) or ["(no reasons: certified as requested)"
+                                   if r.actual != "not_applicable"
+                                   else "(no guideline of the library applies)"]
         for text in mine:
             out.append(f"  guidec:   {inert(text)}")
     return "\n".join(out)

@@ -244,6 +244,9 @@ def test_corpus_reports_agreement_against_the_uphold_baseline_and_overturned_ite
     text = guidec("corpus", str(tmp_path), "--library", "guidelines", "--reasons").stdout
     assert "Baseline (uphold every UR decision as made): 2 of 3 (66.7%)." in text
     assert "reviewer: a trial of six is recommended" in text
+    differ = text.split("Reasons, where they differ:")[1]
+    assert "c request 1 (reviewer: non_certified; guidec: not_applicable)" in differ
+    assert "guidec:   (no guideline of the library applies)" in differ
 
 
 def test_a_layer_applies_beside_the_deciding_guideline_and_the_stricter_stands(tmp_path):
