@@ -39,14 +39,11 @@ class Job:
 
 @dataclass(slots=True)
 class Unit:
-    """A case file, or JSON Lines records (line number, text or the problem with the line)."""
+    """A case file, or a run of JSON Lines (byte offsets; the worker reads them itself)."""
 
     file: str
-    lines: list[tuple[int, bytes | CaseError]] | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.lines) if self.lines is not None else 1
+    run: tuple[int, int, int] | None = None  # JSON Lines: start, end, first line number
+    problem: CaseError | None = None  # the file cannot be read
 
 
 @dataclass(slots=True)
@@ -66,14 +63,11 @@ def units(files: Iterable[Path], chunk: int) -> Iterator[Unit]:
         if f.suffix != ".jsonl":
             yield Unit(str(f))
             continue
-        run: list[tuple[int, bytes | CaseError]] = []
-        for n, line in cases.jsonl_lines(f):
-            run.append((n, line))
-            if len(run) >= chunk:
-                yield Unit(str(f), run)
-                run = []
-        if run:
-            yield Unit(str(f), run)
+        for run in cases.jsonl_runs(f, chunk):
+            if isinstance(run, CaseError):
+                yield Unit(str(f), problem=run)
+            else:
+                yield Unit(str(f), run=run)
 
 
 _STATE: tuple[Library, Job] | None = None  # the library and job of this process
@@ -90,14 +84,16 @@ def work(unit: Unit) -> Done:
     assert _STATE is not None
     lib, job = _STATE
     done = Done()
-    if unit.lines is None:
+    found: list[Case | CaseError] = []
+    if unit.problem is not None:
+        found = [unit.problem]
+    elif unit.run is None:
         try:
-            found: list[Case | CaseError] = list(cases.load(unit.file, lib.schema))
+            found = list(cases.load(unit.file, lib.schema))
         except CaseError as exc:
             found = [exc]
     else:
-        found = []
-        for n, line in unit.lines:
+        for n, line in cases.jsonl_lines(unit.file, *unit.run):
             item = line if isinstance(line, CaseError) else cases.from_jsonl_line(
                 line, unit.file, n, lib.schema)
             if item is not None:

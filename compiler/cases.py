@@ -487,9 +487,11 @@ def iter_jsonl_file(path: Path, schema: facts.Schema | None = None) -> Iterator[
             yield item
 
 
-def jsonl_lines(path: Path) -> Iterator[tuple[int, bytes | CaseError]]:
+def jsonl_lines(path: Path | str, start: int = 0, end: int | None = None,
+                first: int = 1) -> Iterator[tuple[int, bytes | CaseError]]:
     """Each record line of a JSON Lines file with its line number, as bytes; a line over the
-    size limit is its CaseError. Blank lines are skipped."""
+    size limit is its CaseError. Blank lines are skipped. `start` and `end` (byte offsets at
+    line starts, from `jsonl_runs`) and `first` (the line number at `start`) read one run."""
     limit = max_file_bytes()
     try:
         fh = open(path, "rb")
@@ -497,8 +499,9 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, bytes | CaseError]]:
         yield 0, CaseError(f"{path}: cannot read the case file ({exc.strerror})")
         return
     with fh:
-        n = 0
-        while True:
+        fh.seek(start)
+        n = first - 1
+        while end is None or fh.tell() < end:
             raw = fh.readline(limit + 1)
             if not raw:
                 return
@@ -511,6 +514,33 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, bytes | CaseError]]:
                 continue
             if raw.strip():
                 yield n, raw
+
+
+def jsonl_runs(path: Path | str, lines: int) -> Iterator[tuple[int, int, int] | CaseError]:
+    """A JSON Lines file cut into runs of `lines` lines: (start, end, first line number), so
+    that each run can be read where it is (`jsonl_lines(path, start, end, first)`), by
+    another process, without the lines passing through this one."""
+    limit = max_file_bytes()
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        yield CaseError(f"{path}: cannot read the case file ({exc.strerror})")
+        return
+    with fh:
+        start, first, n = 0, 1, 0
+        while True:
+            raw = fh.readline(limit + 1)
+            if not raw:
+                break
+            n += 1
+            while raw and len(raw) > limit and not raw.endswith(b"\n"):  # an overlong line
+                raw = fh.readline(limit + 1)
+            if n - first + 1 >= lines:
+                end = fh.tell()
+                yield start, end, first
+                start, first = end, n + 1
+        if n >= first:
+            yield start, fh.tell(), first
 
 
 _JSON = msgspec.json.Decoder()
