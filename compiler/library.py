@@ -188,6 +188,10 @@ class Library:
         self._bounds = [_treatments(g.ir.applies if g.ir else None) for g in guidelines]
         self._by_treatment: dict[Any, list[Compiled]] = {}
         self._choices: dict[Any, tuple[Compiled, str]] = {}
+        self._in_force_memo: dict[Any, tuple[list[Compiled], list[Compiled], list[Compiled]]] = {}
+        # The highest precedence of a deciding guideline: a lower one says why it decides.
+        self._top = max((g.ir.precedence for g in guidelines if g.ir and not g.ir.layer),
+                        default=0)
 
     def candidates(self, treatment: Any) -> list[Compiled]:
         """The guidelines that may apply to a request for this treatment, in library order."""
@@ -259,15 +263,29 @@ class Library:
             why += "; " + _tie_words(chosen, applicable[1:])
         return chosen, why
 
+    def _in_force(self, treatment: Any, day: dt.date, whose: dict[str, str | None]
+                  ) -> tuple[list[Compiled], list[Compiled], list[Compiled]]:
+        """The guidelines in force for this treatment, day and case (memoized: a bulk run sees
+        few distinct ones): all of them, those that may decide, and the layers."""
+        key = (treatment, day, whose["jurisdiction"], whose["payer"])
+        found = self._in_force_memo.get(key)
+        if found is None:
+            if len(self._in_force_memo) > 20_000:
+                self._in_force_memo.clear()
+            in_force = [g for g in self.candidates(treatment) if g.ir is not None
+                        and g.ir.in_force(day) and g.ir.in_scope(whose)]
+            found = self._in_force_memo[key] = (
+                in_force, [g for g in in_force if not g.ir.layer],  # type: ignore[union-attr]
+                [g for g in in_force if g.ir.layer])  # type: ignore[union-attr]
+        return found
+
     def _tier_words(self, chosen: Compiled, in_force: list[Compiled],
                     applicable: list[Compiled], request: dict[str, Any]) -> str:
         """Why a lower tier decides (ODG where the MTUS is silent): the higher tiers in force
         that address the treatment but not this request, or that none addresses it."""
         gi = chosen.ir
         assert gi is not None
-        top = max((g.ir.precedence for g in self.guidelines if g.ir and not g.ir.layer),
-                  default=gi.precedence)
-        if gi.precedence >= top:
+        if gi.precedence >= self._top:
             return ""
         higher = [g.ir.id for g in in_force if g.ir and not g.ir.layer
                   and g.ir.precedence > gi.precedence and g not in applicable]
@@ -305,11 +323,8 @@ class Library:
         if as_of is not None:
             case = replace(case, review_date=as_of)
         whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
-        in_force = [g for g in self.candidates(request.get("treatment")) if g.ir is not None
-                    and g.ir.in_force(day) and g.ir.in_scope(whose)]
-        layers = [g for g in in_force if g.ir.layer]  # type: ignore[union-attr]
-        applicable = _applicable([g for g in in_force if not g.ir.layer],  # type: ignore[union-attr]
-                                 case, request)
+        in_force, deciders, layers = self._in_force(request.get("treatment"), day, whose)
+        applicable = _applicable(deciders, case, request)
         if not applicable:
             det = Determination("", case.case_id, request["id"], "not_applicable",
                                 request.get("visits"), None, [], [])
