@@ -93,11 +93,7 @@ def work(unit: Unit) -> Done:
         except CaseError as exc:
             found = [exc]
     else:
-        for n, line in cases.jsonl_lines(unit.file, *unit.run):
-            item = line if isinstance(line, CaseError) else cases.from_jsonl_line(
-                line, unit.file, n, lib.schema)
-            if item is not None:
-                found.append(item)
+        found = list(cases.iter_jsonl_file(unit.file, lib.schema, *unit.run))
     for item in found:
         if isinstance(item, CaseError):
             done.problems += 1

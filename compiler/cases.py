@@ -459,29 +459,11 @@ def load(path: str | Path, schema: facts.Schema | None = None) -> list[Case]:
     return [from_dict(item, str(path), schema, json_text) for item in items]
 
 
-def iter_jsonl(text: str, source: str,
-               schema: facts.Schema | None = None) -> Iterator[Case | CaseError]:
-    """One case per line of JSON Lines text. Records are split on "\\n" only (U+2028 and other
-    Unicode line breaks may sit inside a JSON string); a bad line is yielded as its CaseError,
-    and the lines after it are still read."""
-    for n, line in enumerate(text.split("\n"), 1):
-        yield from _jsonl_line(line, source, n, schema)
-
-
-def _jsonl_line(line: str, source: str, n: int,
-                schema: facts.Schema | None = None) -> Iterator[Case | CaseError]:
-    if not line.strip():
-        return
-    try:
-        data = parse_text(line, source, "json", n)
-        yield from_dict(data, f"{source}:{n}", schema, line)
-    except CaseError as exc:
-        yield exc
-
-
-def iter_jsonl_file(path: Path, schema: facts.Schema | None = None) -> Iterator[Case | CaseError]:
-    """JSON Lines from a file of any size, a line at a time; each line within the size limit."""
-    for n, raw in jsonl_lines(path):
+def iter_jsonl_file(path: Path | str, schema: facts.Schema | None = None, start: int = 0,
+                    end: int | None = None, first: int = 1) -> Iterator[Case | CaseError]:
+    """JSON Lines from a file of any size, a line at a time; each line within the size limit.
+    `start`, `end` and `first` read one run of the file (see `jsonl_lines`)."""
+    for n, raw in jsonl_lines(path, start, end, first):
         item = raw if isinstance(raw, CaseError) else from_jsonl_line(raw, str(path), n, schema)
         if item is not None:
             yield item

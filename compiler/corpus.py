@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .cases import Case, load
+from .cases import Case
 from .library import Library
 
 
@@ -48,12 +48,6 @@ class Row:
 
 def case_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
-
-
-def iter_rows(library: Library, files: list[Path]) -> Iterator[Row]:
-    for f in files:
-        for case in load(f, library.schema):
-            yield from rows_for(library, case, str(f))
 
 
 def rows_for(library: Library, case: Case, file: str) -> Iterator[Row]:
