@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import gen  # noqa: E402
 import handwritten  # noqa: E402
 
-from guidec.compiler import cases, pipeline  # noqa: E402
+from guidec.compiler.model import cases  # noqa: E402
+
+from guidec.compiler import pipeline
 from guidec.dsl import parser as dslparser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +92,7 @@ def bench_eval(n: int, repeat: int) -> float:
 
 
 def bench_compile(rules: int, repeat: int) -> float:
-    from guidec.compiler import check, graph
+    from guidec.compiler.model import check, graph
     from guidec.dsl.diagnostics import Sink
 
     source = generated_guideline(rules)

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..dsl.diagnostics import inert
-from . import cases, render
-from .cases import Case, CaseError
-from .library import Library, Review
+from .model import cases
+from .rendering import render
+from .model.cases import Case, CaseError
+from .evaluation.library import Library, Review
 
 # Below this many cases, starting workers costs more than it saves.
 MIN_PARALLEL = 64

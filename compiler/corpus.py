@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .cases import Case
-from .library import Library
+from .model.cases import Case
+from .evaluation.library import Library
 
 
 @dataclass(slots=True)

@@ -32,8 +32,8 @@ def code_stamp() -> bytes:
     roots = [Path(__file__).parent, Path(parser.__file__).parent,
              Path(str(resources.files("guidec.grammar")))]
     for root in roots:
-        for f in sorted(root.glob("*.py")) + sorted(root.glob("*.lark")):
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        for f in sorted(root.rglob("*.py")) + sorted(root.glob("*.lark")):
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
     return h.digest()
 
 

@@ -19,8 +19,9 @@ import networkx as nx
 from ..dsl import parser
 from ..dsl.diagnostics import Diagnostic, Sink, render
 from ..dsl import ast
-from . import check, diskcache, facts, graph, ir
-from .evaluate import Evaluator
+from .model import check, facts, graph, ir
+from . import diskcache
+from .evaluation.evaluate import Evaluator
 
 
 @dataclass

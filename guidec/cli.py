@@ -18,10 +18,12 @@ from .dsl.diagnostics import render as render_diag
 
 if TYPE_CHECKING:
     from .compiler import batch
-    from .compiler import cases as casesmod
-    from .compiler import library as librarymod
-    from .compiler import pipeline, render, testing
-    from .compiler.library import Library, Review
+    from .compiler.model import cases as casesmod
+    from .compiler.evaluation import library as librarymod
+    from .compiler import pipeline
+    from .compiler.rendering import render
+    from .compiler.analysis import testing
+    from .compiler.evaluation.library import Library, Review
     from .compiler.pipeline import Compiled
 else:
     class _Lazy:
@@ -36,11 +38,11 @@ else:
             module = importlib.import_module(self._name)
             return getattr(module, attr)
 
-    casesmod = _Lazy("guidec.compiler.cases")
+    casesmod = _Lazy("guidec.compiler.model.cases")
     batch = _Lazy("guidec.compiler.batch")
-    render = _Lazy("guidec.compiler.render")
-    testing = _Lazy("guidec.compiler.testing")
-    librarymod = _Lazy("guidec.compiler.library")
+    render = _Lazy("guidec.compiler.rendering.render")
+    testing = _Lazy("guidec.compiler.analysis.testing")
+    librarymod = _Lazy("guidec.compiler.evaluation.library")
     pipeline = _Lazy("guidec.compiler.pipeline")
 
 EXIT_CODES = """\b
@@ -144,7 +146,7 @@ Exit codes:
 
 def _emit_findings(compiled: list[Compiled], diags: list[Diagnostic], fmt: CIFormat,
                    summary: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-    from .compiler import report
+    from .compiler.rendering import report
     if fmt == CIFormat.json:
         by_file: dict[str, list[dict[str, Any]]] = {c.path: [] for c in compiled}
         for d in diags:
@@ -193,7 +195,7 @@ def check(
     diags = [d for c in compiled for d in c.diagnostics]
     suppressed = 0
     if analysis:
-        from .compiler import analyze  # the solver loads only when the analysis runs
+        from .compiler.analysis import analyze  # the solver loads only when the analysis runs
         found, suppressed = analyze.analyze(compiled, analyze.Options(entries, timeout,
                                                                        int(budget * 1000)))
         diags += found
@@ -231,7 +233,7 @@ def test(
                                                     "coverage is below this percentage."),
 ) -> None:
     """Run the tests written in guideline files."""
-    from .compiler import coverage as covmod
+    from .compiler.analysis import coverage as covmod
     compiled = _compile_all(paths)
     diags = [d for c in compiled for d in c.diagnostics if d.severity == "error"]
     per_file = {c.path: testing.run_tests(c) for c in compiled}
@@ -443,8 +445,8 @@ def review(
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
     if html_path is not None:
-        from .compiler import dot as dotmod
-        from .compiler import html as htmlmod
+        from .compiler.rendering import dot as dotmod
+        from .compiler.rendering import html as htmlmod
         try:
             html_path.write_text(htmlmod.report(kept), encoding="utf-8")
         except dotmod.DotMissing as exc:
@@ -507,7 +509,7 @@ def viz(
                                                     "(default: only without --case)."),
 ) -> None:
     """Draw a guideline's decision graph, optionally with one case's path highlighted."""
-    from .compiler import dot as dotmod
+    from .compiler.rendering import dot as dotmod
     compiled = _compile_all([guideline])[0]
     if not compiled.ok:
         typer.echo(compiled.render_diagnostics(), err=True)

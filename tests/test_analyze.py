@@ -7,7 +7,8 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, guidec
-from guidec.compiler import analyze, cases
+from guidec.compiler.analysis import analyze
+from guidec.compiler.model import cases
 from guidec.compiler.pipeline import compile_file
 
 DEFECTS = ROOT / "tests" / "cases" / "defects"

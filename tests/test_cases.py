@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 from conftest import SEED, IMR_CORPUS
-from guidec.compiler import cases
+from guidec.compiler.model import cases
 
 
 def test_seed_case_normalizes_frequency_to_visits():

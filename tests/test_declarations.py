@@ -153,8 +153,8 @@ def test_a_tie_between_guidelines_says_how_it_was_broken(tmp_path):
 
 
 def test_pictures_show_the_values_a_rule_used():
-    from guidec.compiler import dot
-    from guidec.compiler.evaluate import U
+    from guidec.compiler.rendering import dot
+    from guidec.compiler.evaluation.evaluate import U
     from guidec.compiler.pipeline import compile_source
     c = compile_source(OWN_FACT, "x.gl")
     rule = c.ir.rules[1]  # pain: must findings.pain_score >= 3
@@ -166,7 +166,7 @@ def test_pictures_show_the_values_a_rule_used():
 
 
 def test_the_trace_records_the_number_a_requirement_compared():
-    from guidec.compiler import cases
+    from guidec.compiler.model import cases
     from guidec.compiler.pipeline import compile_source
     c = compile_source(OWN_FACT, "x.gl")
     case = cases.from_dict({"case_id": "t", "review_date": "2021-01-01",

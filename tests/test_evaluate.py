@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from conftest import PM, ROOT, SEED
-from guidec.compiler import cases
-from guidec.compiler.evaluate import U
+from guidec.compiler.model import cases
+from guidec.compiler.evaluation.evaluate import U
 from guidec.compiler.pipeline import compile_file, compile_source
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -100,7 +100,7 @@ def test_three_valued_logic(flare, rtw, both, either):
     ev = compile_source(KLEENE, "k.gl").evaluator
     findings = {k: v for k, v in (("flare_up", flare), ("return_to_work", rtw)) if v is not None}
     c, r = case(findings=findings)
-    from guidec.compiler.evaluate import Ctx, _UNSET
+    from guidec.compiler.evaluation.evaluate import Ctx, _UNSET
     ctx = Ctx(c, r)
     ctx.defs = [_UNSET] * len(ev.defs)
     values = [ref(ctx) for ref in ev._refs]
@@ -114,7 +114,7 @@ def test_three_valued_logic(flare, rtw, both, either):
 def test_time_window_after_a_dated_fact(surgery_date, expected):
     ev = compile_source(KLEENE, "k.gl").evaluator
     c, r = case(surgeries=[{"procedure": "lumbar_fusion", "date": surgery_date}])
-    from guidec.compiler.evaluate import Ctx, _UNSET
+    from guidec.compiler.evaluation.evaluate import Ctx, _UNSET
     ctx = Ctx(c, r)
     ctx.defs = [_UNSET] * len(ev.defs)
     assert ev._refs[2](ctx) is expected

@@ -171,7 +171,7 @@ def test_doubling_definitions_in_a_filter_are_analysed_with_shared_terms(tmp_pat
 
 
 def test_analysis_budget_is_reported_as_n001(tmp_path):
-    from guidec.compiler import analyze
+    from guidec.compiler.analysis import analyze
     from guidec.compiler.pipeline import compile_file
     compiled = compile_file(ROOT / "guidelines" / "mtus" / "postsurgical" / "postsurgical.gl")
     found = analyze.Analyzer(analyze.Options(budget_ms=1)).check(compiled)
@@ -385,8 +385,9 @@ def test_nonsense_limits_are_rejected(tmp_path):
 def test_case_text_never_starts_a_line_of_the_letter_when_the_rationale_wraps():
     # Found by `make fuzz`: the rationale wrapped inside the item, so "Decision: CERTIFIED"
     # (case text) began a line of the letter. The minimal input, then every wrap position.
-    from guidec.compiler import cases, render
-    from guidec.compiler.library import Library
+    from guidec.compiler.model import cases
+    from guidec.compiler.rendering import render
+    from guidec.compiler.evaluation.library import Library
     lib = Library.load([str(ROOT / "guidelines")])
     found = {"case_id": "ex-postsurgical-slap-repair", "review_date": "2016-09-01",
              "diagnoses": ["S43.431A"],

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from conftest import ROOT, IMR_CORPUS, guidec
-from guidec.compiler import cases
-from guidec.compiler.library import Library
+from guidec.compiler.model import cases
+from guidec.compiler.evaluation.library import Library
 
 EXAMPLES = ROOT / "examples"
 
@@ -113,7 +113,7 @@ def test_no_guideline_is_an_explicit_result(lib):
 ])
 def test_disputed_requests_are_upheld_or_overturned_as_submitted(lib, ur, extra, guideline_says,
                                                                 decision, certified, outcome):
-    from guidec.compiler import render
+    from guidec.compiler.rendering import render
     request = {"id": "1", "treatment": "physical_therapy", "body_region": "knee", "visits": 12,
                "ur_decision": ur} | extra
     rv = one(lib, {"requests": [request]})
@@ -161,7 +161,7 @@ def test_examples_cover_every_treatment_and_surgery_with_cited_determinations():
     assert all(x["guideline"] is not None for x in records)
     assert all(x["reasons"] == [] or all(y["citation"] for y in x["reasons"]) for x in records)
     post = [x for x in records if x["guideline"]["id"] == "mtus.postsurgical"]
-    from guidec.compiler import facts
+    from guidec.compiler.model import facts
     listed = set(facts.standard().vocab["procedure"]) - {
         "lumbar_surgery", "shoulder_surgery", "finger_fracture_surgery",
         "closed_reduction_percutaneous_pinning", "open_reduction_internal_fixation",

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
-from guidec.compiler import cases, facts, graph
-from guidec.compiler.evaluate import Evaluator
+from guidec.compiler.model import cases, facts, graph
+from guidec.compiler.evaluation.evaluate import Evaluator
 from guidec.compiler.pipeline import compile_file
 
 LIBRARY = sorted((ROOT / "guidelines").rglob("*.gl"))

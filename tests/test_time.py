@@ -37,7 +37,7 @@ def test_type_errors_for_time_forms(tmp_path):
 
 
 def test_calendar_year_and_days_between_evaluate():
-    from guidec.compiler import cases
+    from guidec.compiler.model import cases
     from guidec.compiler.pipeline import compile_file
     c = compile_file(TIME)
     case = cases.from_dict({"case_id": "t", "review_date": "2015-06-20",
@@ -48,7 +48,7 @@ def test_calendar_year_and_days_between_evaluate():
                                          "start": "2014-12-31"}],
                             "requests": [{"id": "1", "treatment": "physical_therapy"}]})
     ev = c.evaluator
-    from guidec.compiler.evaluate import Ctx, _UNSET
+    from guidec.compiler.evaluation.evaluate import Ctx, _UNSET
     ctx = Ctx(case, case.requests[0])
     ctx.defs = [_UNSET] * len(ev.defs)
     assert ev.defs[ev.def_index["days_since_injury"]](ctx) == 170
@@ -113,7 +113,7 @@ test "dated visits: 6 in the last 4 weeks, 2 more fit" given {case_id: t, review
 
 def test_per_visit_dates_are_counted_in_a_window(tmp_path):
     checks_clean(tmp_path, VISITS, 1)
-    from guidec.compiler import cases
+    from guidec.compiler.model import cases
     c = cases.from_dict({"case_id": "t", "review_date": "2015-06-01", "history": [
         {"treatment": "physical_therapy", "visit_dates": ["2015-05-06", "2015-05-10"]}],
         "requests": [{"id": "1", "treatment": "physical_therapy"}]})

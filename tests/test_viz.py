@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from conftest import PM, ROOT, SEED, guidec
-from guidec.compiler import cases, dot
+from guidec.compiler.model import cases
+from guidec.compiler.rendering import dot
 from guidec.compiler.pipeline import compile_source
 
 GOLDEN = ROOT / "tests" / "golden" / "small.dot"

@@ -21,8 +21,10 @@ from typing import Any
 
 import yaml
 
-from guidec.compiler import casemodel, cases, dot, render
-from guidec.compiler.library import Library
+from guidec.compiler.model import casemodel, cases
+
+from guidec.compiler.rendering import dot, render
+from guidec.compiler.evaluation.library import Library
 from guidec.compiler.pipeline import Compiled, compile_source
 from guidec.dsl import formatter, parser
 from guidec.dsl.diagnostics import Span, render as render_diag
@@ -104,7 +106,7 @@ def check_guideline(text: str, path: str = "fuzz.gl", cases_to_run: int = 2,
         return "ok"
     _check_run(compiled, rng or random.Random(0), cases_to_run)
     if analyse:
-        from guidec.compiler import analyze
+        from guidec.compiler.analysis import analyze
         try:
             analyze.Analyzer(analyze.Options(timeout_ms=300, budget_ms=3000)).check(compiled)
         except Exception as exc:  # noqa: BLE001

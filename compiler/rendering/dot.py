@@ -10,9 +10,9 @@ from typing import Any
 import graphviz
 import networkx as nx
 
-from ..dsl.diagnostics import inert
-from . import ir
-from .evaluate import U, Determination
+from ...dsl.diagnostics import inert
+from ..model import ir
+from ..evaluation.evaluate import U, Determination
 
 INSTALL_HINT = ("Graphviz's `dot` program is not installed: install it with "
                 "`apt-get install graphviz` (Debian/Ubuntu) or `brew install graphviz` (macOS); "

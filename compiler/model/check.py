@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..dsl import ast
-from ..dsl.diagnostics import Sink, Span, did_you_mean
+from ...dsl import ast
+from ...dsl.diagnostics import Sink, Span, did_you_mean
 from . import facts, ir
 from .facts import BOOL, DATE, DURATION, INT, Type
 
@@ -217,7 +217,7 @@ class Checker:
         if q.over is not None and q.over_unit in facts.TIME_UNITS:
             over_weeks = max(1, q.over * facts.TIME_UNITS[q.over_unit] // 7)
         if q.amount_expr is not None:
-            from ..dsl import formatter
+            from ...dsl import formatter
             cap = self._expect(q.amount_expr, _Scope(), INT, "a computed cap")
             return ir.Quantity(amount=None, unit=unit, over=over, per_week=q.per_week,
                                amount_expr=cap, amount_text=formatter.expr(q.amount_expr),

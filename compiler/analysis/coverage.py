@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dsl.diagnostics import Diagnostic
-from .pipeline import Compiled
+from ...dsl.diagnostics import Diagnostic
+from ..pipeline import Compiled
 from .testing import TestResult
 
 COUNTED_EDGES = {"flow", "verdict"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..dsl.diagnostics import NO_SPAN, Span
+from ...dsl.diagnostics import NO_SPAN, Span
 from .facts import Schema, Type
 
 

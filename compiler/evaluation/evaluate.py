@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import networkx as nx
 
-from . import facts
-from . import graph as graphmod
-from . import ir
-from .cases import Case
+from ..model import facts
+from ..model import graph as graphmod
+from ..model import ir
+from ..model.cases import Case
 
 
 class _Undocumented:
@@ -505,7 +505,7 @@ def _reduce(kind: str, fname: str | None, select: Callable[[Ctx], list[dict[str,
 
 def _entry_only(e: ir.Expr) -> bool:
     """Does the expression read nothing but the entry's fields and constants?"""
-    from .graph import walk
+    from ..model.graph import walk
     return all(isinstance(x, (ir.EntryField, ir.Const, ir.ValueSetRef))
                or (isinstance(x, ir.Op) and x.op not in {"within_after", "in_last"})
                for x in walk(e))  # time windows read the review date from the context
@@ -521,13 +521,10 @@ def _show(v: Any) -> str:
     return "an undocumented number of" if v is U else str(_jsonable(v))
 
 
-def compile_template(template: ir.Template | None, default: str,
-                     def_index: dict[str, int], refs: list[Fn]) -> Filler:
-    """A reason template → a function of the rule's values that writes the sentence.
-
-    The template becomes one `str.format` pattern (literal text with its braces doubled)
-    and a getter per placeholder, so filling it is one C-level call.
-    """
+def sentence(template: ir.Template | None, default: str) -> list[str | tuple[str]]:
+    """A reason template (or the default text, with `{name}` placeholders) as a sentence:
+    literal parts and ("name",) placeholders, capital first and full stop last. Every
+    backend writes reasons from these parts, so their texts are the same."""
     if template is None:
         pieces = re.split(r"\{([a-z_][a-z0-9_]*)\}", default)
         template = tuple(p if i % 2 == 0 else (p,) for i, p in enumerate(pieces) if p)
@@ -541,6 +538,16 @@ def compile_template(template: ir.Template | None, default: str,
             parts[-1] += "."
     else:
         parts.append(".")
+    return parts
+
+
+def compile_template(parts: list[str | tuple[str]], def_index: dict[str, int],
+                     refs: list[Fn]) -> Filler:
+    """A sentence's parts → a function of the rule's values that writes the sentence.
+
+    The parts become one `str.format` pattern (literal text with its braces doubled)
+    and a getter per placeholder, so filling it is one C-level call.
+    """
     pattern, getters = "", []
     for part in parts:
         if isinstance(part, str):
@@ -557,6 +564,54 @@ def compile_template(template: ir.Template | None, default: str,
     def fill(values: dict[str, Any], c: Ctx) -> str:
         return fmt(*[g(values, c) for g in getters])
     return fill
+
+
+def sentences(rule: ir.Rule, g: ir.Guideline) -> dict[str, list[str | tuple[str]]]:
+    """The sentence of each kind of reason a rule can give (fail, partial, undocumented, and
+    the limit's cap/prior/quantity undocumented), as parts: shared by every backend."""
+    default = {"require": f"{rule.title}: not met",
+               "deny": rule.title,
+               "limit": f"with {{prior}} already completed, the {{requested}} requested "
+                        f"exceed {rule.allow}",
+               "trial": f"the trial of {rule.allow} is complete and its extension "
+                        "criteria are not documented"}[rule.kind]
+    own = rule.undocumented if rule.kind == "limit" and rule.undocumented else None
+    out = {"fail": sentence(rule.otherwise, default),
+           "partial": sentence(rule.partial, f"only {{remaining}} of the {{requested}}"
+                                             f" requested fit within {rule.allow}"),
+           "quantity_undocumented": sentence(
+               own, f"the request does not say how many {g.unit}; {{remaining}} are certified, "
+                    f"the most the guideline allows here ({rule.allow})"),
+           "cap_undocumented": sentence(
+               own, f"the cap of {rule.title} ({rule.allow}) depends on facts that are not "
+                    "documented"),
+           "prior_undocumented": sentence(
+               None, "the treatment already given cannot be counted: an entry the count "
+                     "depends on (its date or details) is not documented")}
+    words = described(rule.must, g)
+    if rule.undocumented:
+        out["undocumented"] = sentence(rule.undocumented, "")
+    elif words:  # the declaration's words: "there is no documentation of ..."
+        out["undocumented"] = sentence((f"there is no documentation of {words}",), "")
+    elif rule.otherwise:
+        out["undocumented"] = out["fail"]  # the author's words cover both
+    else:
+        out["undocumented"] = sentence(None, f"{rule.title}: not documented")
+    return out
+
+
+def described(e: ir.Expr | None, g: ir.Guideline) -> str | None:
+    """The declared description of the fact a requirement reads, when it reads one."""
+    if isinstance(e, ir.Fact):
+        return g.schema.describe(e.record, e.name)
+    if isinstance(e, ir.DefRef):
+        d = g.definitions.get(e.name)
+        return d.title if d is not None and d.title else None
+    if isinstance(e, ir.Op) and e.op in {"==", "!=", "<", "<=", ">", ">=", "not"}:
+        facts_read = [a for a in e.args if isinstance(a, (ir.Fact, ir.DefRef))]
+        if len(facts_read) == 1:  # one fact compared with a constant
+            return described(facts_read[0], g)
+    return None
 
 
 def _def_getter(ref: Fn) -> Callable[[dict[str, Any], Ctx], str]:
@@ -735,41 +790,8 @@ class Evaluator:
                              reasons, trace)
 
     def _fillers(self, rule: ir.Rule) -> dict[str, Filler]:
-        default = {"require": f"{rule.title}: not met",
-                   "deny": rule.title,
-                   "limit": f"with {{prior}} already completed, the {{requested}} requested "
-                            f"exceed {rule.allow}",
-                   "trial": f"the trial of {rule.allow} is complete and its extension "
-                            "criteria are not documented"}[rule.kind]
-        out = {"fail": compile_template(rule.otherwise, default, self.def_index, self._refs),
-               "partial": compile_template(rule.partial, f"only {{remaining}} of the {{requested}}"
-                                           f" requested fit within {rule.allow}",
-                                           self.def_index, self._refs)}
-        unit = self.guideline.unit
-        out["quantity_undocumented"] = compile_template(
-            rule.undocumented if rule.kind == "limit" and rule.undocumented else None,
-            f"the request does not say how many {unit}; {{remaining}} are certified, the most "
-            f"the guideline allows here ({rule.allow})", self.def_index, self._refs)
-        out["cap_undocumented"] = compile_template(
-            rule.undocumented if rule.kind == "limit" and rule.undocumented else None,
-            f"the cap of {rule.title} ({rule.allow}) depends on facts that are not documented",
-            self.def_index, self._refs)
-        out["prior_undocumented"] = compile_template(
-            None, "the treatment already given cannot be counted: an entry the count depends "
-            "on (its date or details) is not documented", self.def_index, self._refs)
-        described = self._described(rule.must)
-        if rule.undocumented:
-            out["undocumented"] = compile_template(rule.undocumented, "", self.def_index,
-                                                   self._refs)
-        elif described:  # the declaration's words: "there is no documentation of ..."
-            literal = (f"there is no documentation of {described}",)  # no placeholders
-            out["undocumented"] = compile_template(literal, "", self.def_index, self._refs)
-        elif rule.otherwise:
-            out["undocumented"] = out["fail"]  # the author's words cover both
-        else:
-            out["undocumented"] = compile_template(None, f"{rule.title}: not documented",
-                                                   self.def_index, self._refs)
-        return out
+        return {kind: compile_template(parts, self.def_index, self._refs)
+                for kind, parts in sentences(rule, self.guideline).items()}
 
     @staticmethod
     def _shown_numbers(e: ir.Expr | None, comp: Compiler) -> list[tuple[str, Fn]]:
@@ -782,19 +804,6 @@ class Evaluator:
                 if all(label != x for x, _ in out) and len(out) < 3:
                     out.append((label, comp.expr(node)))
         return out
-
-    def _described(self, e: ir.Expr | None) -> str | None:
-        """The declared description of the fact a requirement reads, when it reads one."""
-        if isinstance(e, ir.Fact):
-            return self.guideline.schema.describe(e.record, e.name)
-        if isinstance(e, ir.DefRef):
-            d = self.guideline.definitions.get(e.name)
-            return d.title if d is not None and d.title else None
-        if isinstance(e, ir.Op) and e.op in {"==", "!=", "<", "<=", ">", ">=", "not"}:
-            facts_read = [a for a in e.args if isinstance(a, (ir.Fact, ir.DefRef))]
-            if len(facts_read) == 1:  # one fact compared with a constant
-                return self._described(facts_read[0])
-        return None
 
     def _reason(self, cr: "_CompiledRule", kind: str, values: dict[str, Any], c: Ctx) -> Reason:
         rule = cr.rule

@@ -20,9 +20,9 @@ from typing import Any, Iterable
 
 import z3
 
-from ..dsl.diagnostics import Diagnostic, Span
-from . import facts, ir
-from .pipeline import Compiled
+from ...dsl.diagnostics import Diagnostic, Span
+from ..model import facts, ir
+from ..pipeline import Compiled
 
 EPOCH = dt.date(1970, 1, 1)
 DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}

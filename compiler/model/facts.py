@@ -20,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..dsl import ast
-from ..dsl.diagnostics import Diagnostic, Span
+from ...dsl import ast
+from ...dsl.diagnostics import Diagnostic, Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +245,8 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 
 @functools.lru_cache(maxsize=64)
 def _parse_declarations(stamp: tuple[str, int, int]) -> tuple[tuple[Any, ...], tuple[Diagnostic, ...]]:
-    from ..dsl.files import FileProblem, read_text
-    from . import diskcache
+    from ...dsl.files import FileProblem, read_text
+    from .. import diskcache
     path = stamp[0]
     try:
         text = read_text(path)
@@ -258,7 +258,7 @@ def _parse_declarations(stamp: tuple[str, int, int]) -> tuple[tuple[Any, ...], t
 
 
 def _declarations_of(path: str, text: str) -> tuple[tuple[Any, ...], tuple[Diagnostic, ...]]:
-    from ..dsl import parser
+    from ...dsl import parser
     parsed = parser.parse(text, path)
     diags = tuple(parsed.diagnostics)
     if parsed.guideline is None:

@@ -6,8 +6,8 @@ from typing import Any, Iterator
 
 import msgspec
 
-from ..dsl.diagnostics import inert
-from .library import Review
+from ...dsl.diagnostics import inert
+from ..evaluation.library import Review
 
 X12_ACTION = {"certified": "A1", "modified": "A6", "non_certified": "A3"}
 WORDS = {"certified": "CERTIFIED", "modified": "MODIFIED", "non_certified": "NON-CERTIFIED",

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import dot as dotmod
 from . import render
-from .library import Review
+from ..evaluation.library import Review
 
 CSS = """
 body{font-family:system-ui,Helvetica,Arial,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}

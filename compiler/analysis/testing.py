@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dsl.diagnostics import Span
-from . import ir
-from .cases import Case, CaseError, from_dict, load
-from .facts import Schema
-from .evaluate import Determination
-from .pipeline import Compiled
+from ...dsl.diagnostics import Span
+from ..model import ir
+from ..model.cases import Case, CaseError, from_dict, load
+from ..model.facts import Schema
+from ..evaluation.evaluate import Determination
+from ..pipeline import Compiled
 
 
 @dataclass(slots=True)

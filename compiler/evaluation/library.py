@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from . import facts, ir
-from .cases import Case
+from ..model import facts, ir
+from ..model.cases import Case
 from .evaluate import _UNSET, Ctx, Determination
-from ..dsl.files import find_guidelines
-from .pipeline import Compiled, compile_file
+from ...dsl.files import find_guidelines
+from ..pipeline import Compiled, compile_file
 
 
 class LibraryError(Exception):

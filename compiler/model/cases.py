@@ -13,8 +13,8 @@ from typing import Any, Iterator
 import msgspec
 import yaml
 
-from ..dsl.diagnostics import did_you_mean, inert
-from ..dsl.files import FileProblem, decode, max_file_bytes, read_text
+from ...dsl.diagnostics import did_you_mean, inert
+from ...dsl.files import FileProblem, decode, max_file_bytes, read_text
 from . import casemodel, facts
 
 # Limits for hostile case files (README, "Bad input").

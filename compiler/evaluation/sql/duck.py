@@ -1,0 +1,157 @@
+"""The DuckDB engine: a library's query run on embedded DuckDB over case files or Parquet.
+
+Case files (YAML, JSON, JSON Lines) are read, checked and normalized by guidec's own case
+readers and handed to DuckDB as JSON Lines rows of the cases table (`table.py`); a Parquet
+file is read by DuckDB itself and must have the cases table's columns. Records are written
+by DuckDB (JSON Lines or Parquet) or fetched as Python dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import msgspec
+from sqlglot import exp
+
+from ...model.cases import Case, CaseError
+from ..library import Library
+from . import table
+from .generate import LibrarySql
+
+RECORD_FIELDS = ("case_id", "request", "treatment", "decision", "requested", "certified",
+                 "certified_visits", "unit", "outcome", "x12_action", "guideline_decision",
+                 "guideline_certified", "note", "guideline", "as_of", "layers", "reasons")
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError as exc:  # pragma: no cover - a dependency of guidec
+        raise CaseError("the DuckDB engine needs the duckdb package: pip install duckdb") \
+            from exc
+    return duckdb
+
+
+def duck_types(lay: table.Layout) -> dict[str, str]:
+    """The cases table's columns in DuckDB's spelling."""
+    return {k: exp.DataType.build(v, dialect="spark").sql("duckdb")
+            for k, v in lay.columns().items()}
+
+
+class DuckEngine:
+    """A library compiled once for DuckDB; run on any number of inputs."""
+
+    def __init__(self, library: Library, threads: int | None = None,
+                 memory_limit: str | None = None) -> None:
+        duckdb = _duckdb()
+        self.gen = LibrarySql(library, "duckdb")
+        self.lay = self.gen.lay
+        self.sql = self.gen.render("cases")
+        self.con = duckdb.connect()
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            limit = exp.Literal.string(memory_limit).sql("duckdb")
+            self.con.execute(f"SET memory_limit = {limit}")
+        self.con.execute("SET preserve_insertion_order = true")
+
+    # ---- inputs
+    def load_cases(self, cases: Iterable[Case], tmpdir: str | None = None) -> int:
+        """Cases (already read and checked) as the `cases` table; returns how many."""
+        fd, path = tempfile.mkstemp(suffix=".jsonl", dir=tmpdir)
+        n = 0
+        encode = msgspec.json.Encoder().encode
+        with os.fdopen(fd, "wb") as out:
+            for case in cases:
+                out.write(encode(table.row(case, n, self.lay)) + b"\n")
+                n += 1
+        try:
+            self._from_rows(path)
+        finally:
+            os.unlink(path)
+        return n
+
+    def _from_rows(self, path: str) -> None:
+        rel = self.con.read_json(path, format="newline_delimited", columns=duck_types(self.lay))
+        self.con.execute("DROP TABLE IF EXISTS cases")
+        rel.create("cases")
+
+    def load_parquet(self, path: str | Path) -> int:
+        """A Parquet file of the cases table as the `cases` table (as a view: DuckDB reads it
+        as the query runs). Its columns are checked against the table's."""
+        want = duck_types(self.lay)
+        rel = self.con.read_parquet(str(path))
+        have = dict(zip(rel.columns, (str(t) for t in rel.types)))
+        problems = []
+        for name, t in want.items():
+            if name not in have:
+                problems.append(f"column `{name}` is missing (expected {t})")
+            elif _norm(have[name]) != _norm(t):
+                problems.append(f"column `{name}` has type {have[name]}; expected {t}")
+        if problems:
+            raise CaseError(f"{path}: not a cases table: " + "; ".join(problems[:5]) +
+                            ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
+                            " (write one with `guidec cases convert FILE -o cases.parquet`)")
+        self.con.execute("DROP VIEW IF EXISTS cases")
+        rel.create_view("cases")
+        count: int = self.con.execute("SELECT count(*) FROM cases").fetchone()[0]
+        return count
+
+    # ---- outputs
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The review records, in input order, as dicts (the JSON records' fields)."""
+        cur = self.con.execute(self.sql)
+        names = [d[0] for d in cur.description]
+        while True:
+            chunk = cur.fetchmany(10_000)
+            if not chunk:
+                return
+            for row in chunk:
+                rec = dict(zip(names, row))
+                rec.pop("case_no", None)
+                rec.pop("request_no", None)
+                yield rec
+
+    def write(self, out: str | Path, fmt: str) -> int:
+        """Write every record to `out` as JSON Lines or Parquet; returns how many."""
+        fields = ", ".join(exp.to_identifier(f, quoted=True).sql("duckdb")
+                           for f in RECORD_FIELDS)
+        target = exp.Literal.string(str(out)).sql("duckdb")
+        options = "FORMAT parquet" if fmt == "parquet" else "FORMAT json"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW reviews AS {self.sql}")
+        self.con.execute(f"COPY (SELECT {fields} FROM reviews) TO {target} ({options})")
+        n: int = self.con.execute("SELECT count(*) FROM reviews").fetchone()[0] \
+            if fmt != "parquet" else \
+            self.con.execute(f"SELECT count(*) FROM read_parquet({target})").fetchone()[0]
+        return n
+
+
+def _norm(t: str) -> str:
+    return t.replace('"', "").replace(" ", "").upper().replace("VARCHAR", "TEXT")
+
+
+def convert(cases: Iterable[Case], out: str | Path, library: Library,
+            progress: Callable[[int], None] | None = None) -> int:
+    """Case files → a Parquet file of the cases table (for `--engine duckdb|spark`)."""
+    duckdb = _duckdb()
+    lay = table.layout(library.schema)
+    con = duckdb.connect()
+    fd, path = tempfile.mkstemp(suffix=".jsonl")
+    n = 0
+    encode = msgspec.json.Encoder().encode
+    with os.fdopen(fd, "wb") as f:
+        for case in cases:
+            f.write(encode(table.row(case, n, lay)) + b"\n")
+            n += 1
+            if progress is not None:
+                progress(1)
+    try:
+        rel = con.read_json(path, format="newline_delimited", columns=duck_types(lay))
+        target = exp.Literal.string(str(out)).sql("duckdb")
+        con.execute(f"COPY (SELECT * FROM rel) TO {target} (FORMAT parquet)")
+    finally:
+        os.unlink(path)
+    return n

@@ -1,0 +1,1001 @@
+"""Checked guidelines → one SQL query over the cases table, built as a sqlglot syntax tree.
+
+The Python evaluator (`evaluate.py`) is the reference; this backend says the same thing in
+SQL. Undocumented facts are NULL, and the language's three-valued logic is SQL's: `and`,
+`or`, `not` and comparisons need no translation. Where the language is stricter than SQL
+(an aggregate over entries one of which may or may not count is undocumented, `min` of an
+undocumented number is undocumented, a reason shows "an undocumented number of"), the
+generator spells it out.
+
+Nothing the author or a case writes is pasted into SQL text: the query is a syntax tree;
+skeletons are fixed strings of this module with placeholders, and every name, term, code and
+sentence enters the tree as an identifier or a literal that sqlglot quotes for the dialect.
+
+The query, for a library:
+  rows      one row per request (case columns + `request`, `case_no`, `request_no`)
+  stage A   the surgery requests, chosen and decided
+  link      per case, what stage A decided (the surgeries requested in the same case)
+  stage B   every other request, with `surgeries` and `associated_procedure_certified`
+            completed from the link, chosen and decided
+  result    A and B, with the layers applied beside, settled against UR, as records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import sqlglot
+from sqlglot import exp
+
+from ...model import facts, ir
+from ...pipeline import Compiled
+from ..evaluate import sentences
+from ..library import Library, _treatments
+from .table import Layout, layout
+
+DIALECTS = ("duckdb", "spark")
+UNDOCUMENTED_TEXT = "an undocumented number of"
+
+
+class SqlError(Exception):
+    """A construct the SQL backend cannot express: names the construct, the dialect and
+    where the guideline uses it."""
+
+
+# ---------------------------------------------------------------- building blocks
+@functools.lru_cache(maxsize=None)
+def _skeleton(text: str, read: str) -> exp.Expression:
+    tree: exp.Expression = sqlglot.parse_one(text, read=read)
+    return tree
+
+
+def T(text: str, read: str = "spark", **nodes: exp.Expression) -> exp.Expression:
+    """A fixed skeleton of this module (Spark's SQL unless `read` says) with its `:name`
+    placeholders replaced by trees."""
+    def fill(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.name in nodes:
+            return nodes[node.name].copy()
+        return node
+    return _skeleton(text, read).copy().transform(fill)
+
+
+def lit(v: Any) -> exp.Expression:
+    if v is None:
+        return exp.Null()
+    if isinstance(v, bool):
+        return exp.Boolean(this=v)
+    if isinstance(v, int):
+        return exp.Literal.number(v) if v >= 0 else exp.Neg(this=exp.Literal.number(-v))
+    if isinstance(v, float):
+        return exp.Literal.number(repr(v)) if v >= 0 else exp.Neg(this=exp.Literal.number(repr(-v)))
+    if isinstance(v, dt.date):
+        return T("CAST(:s AS DATE)", s=exp.Literal.string(v.isoformat()))
+    return exp.Literal.string(str(v))
+
+
+def col(name: str) -> exp.Expression:
+    return exp.Column(this=exp.to_identifier(name, quoted=True))
+
+
+def field_of(base: exp.Expression, name: str) -> exp.Expression:
+    return exp.Dot(this=base, expression=exp.to_identifier(name, quoted=True))
+
+
+def struct(fields: Iterable[tuple[str, exp.Expression]]) -> exp.Expression:
+    return exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(k, quoted=True),
+                                                  expression=v) for k, v in fields])
+
+
+def typed_null(type_text: str) -> exp.Expression:
+    return exp.Cast(this=exp.Null(), to=exp.DataType.build(type_text, dialect="spark"))
+
+
+def and_(*xs: exp.Expression) -> exp.Expression:
+    out = xs[0]
+    for x in xs[1:]:
+        out = exp.And(this=exp.Paren(this=out), expression=exp.Paren(this=x))
+    return out
+
+
+def or_(*xs: exp.Expression) -> exp.Expression:
+    out = xs[0]
+    for x in xs[1:]:
+        out = exp.Or(this=exp.Paren(this=out), expression=exp.Paren(this=x))
+    return out
+
+
+def case(*whens: tuple[exp.Expression, exp.Expression],
+         default: exp.Expression | None = None) -> exp.Expression:
+    c = exp.Case(ifs=[exp.If(this=w, true=t) for w, t in whens])
+    if default is not None:
+        c.set("default", default)
+    return c
+
+
+def is_true(x: exp.Expression) -> exp.Expression:
+    return T("COALESCE(:x, FALSE)", x=exp.Paren(this=x))
+
+
+def array(items: Sequence[exp.Expression]) -> exp.Expression:
+    return exp.Array(expressions=list(items))
+
+
+def concat(parts: Sequence[exp.Expression]) -> exp.Expression:
+    if not parts:
+        return exp.Literal.string("")
+    return exp.Concat(expressions=list(parts), safe=True, coalesce=False)
+
+
+# ---------------------------------------------------------------- showing values
+def show(x: exp.Expression, kind: str) -> exp.Expression:
+    """A value as a reason shows it (Python's `_show`): numbers as digits, dates as ISO,
+    yes/no as True/False, a set of terms as a sorted list; undocumented as words."""
+    text: exp.Expression
+    if kind in {"int", "duration"}:
+        text = exp.Cast(this=x, to=exp.DataType.build("STRING"))
+    elif kind in {"decimal", "percent", "number"}:
+        text = T("CASE WHEN :x = FLOOR(:x) AND ABS(:x) < 1e15 THEN CAST(CAST(:x AS BIGINT) AS "
+                 "STRING) ELSE CAST(:x AS STRING) END", x=x)
+    elif kind == "bool":
+        text = T("CASE WHEN :x THEN 'True' WHEN NOT :x THEN 'False' END", x=x)
+    elif kind == "date":
+        text = exp.TimeToStr(this=x, format=exp.Literal.string("%Y-%m-%d"))
+    elif kind == "terms":
+        text = T("CONCAT('[', ARRAY_JOIN(TRANSFORM(ARRAY_SORT(:x), t -> CONCAT('''', t, '''')), "
+                 "', '), ']')", x=x)
+    else:
+        text = x
+    return T("COALESCE(:t, :u)", t=text, u=exp.Literal.string(UNDOCUMENTED_TEXT))
+
+
+# ---------------------------------------------------------------- expressions
+@dataclass
+class Scope:
+    """Where an expression is read: the row's columns, and the entries of the aggregates
+    it sits in (innermost last)."""
+
+    entries: list[str] = field(default_factory=list)
+
+
+_COLLECTIONS = ("diagnoses", "history", "surgeries", "visits")
+
+
+class Expressions:
+    """IR expressions of one guideline → SQL trees over one row of requests."""
+
+    def __init__(self, g: ir.Guideline, dialect: str, lay: Layout) -> None:
+        self.g = g
+        self.dialect = dialect
+        self.lay = lay
+        self._defs: dict[str, exp.Expression] = {}
+        self._busy: set[str] = set()
+
+    def fail(self, what: str, e: ir.Expr | None = None) -> SqlError:
+        where = f"{self.g.path}:{e.span.line}:{e.span.column}: " if e is not None and e.span.line \
+            else f"{self.g.path}: "
+        return SqlError(f"{where}error: {what} cannot be compiled to SQL for {self.dialect}")
+
+    def expr(self, e: ir.Expr, s: Scope | None = None) -> exp.Expression:
+        s = s or Scope()
+        method = getattr(self, "_" + type(e).__name__, None)
+        if method is None:
+            raise self.fail(f"the construct {type(e).__name__}", e)
+        out: exp.Expression = method(e, s)
+        return out
+
+    def definition(self, name: str, s: Scope) -> exp.Expression:
+        if s.entries:  # inside an aggregate: compiled in place (it may read the entry)
+            return self.expr(self.g.definitions[name].expr, s)
+        found = self._defs.get(name)
+        if found is None:
+            if name in self._busy:
+                raise self.fail(f"the definition `{name}`, which refers to itself")
+            self._busy.add(name)
+            found = self._defs[name] = exp.Paren(this=self.expr(self.g.definitions[name].expr,
+                                                                  Scope()))
+            self._busy.discard(name)
+        return found.copy()
+
+    # ---- leaves
+    def _Const(self, e: ir.Const, s: Scope) -> exp.Expression:
+        v = e.value
+        if isinstance(v, frozenset):
+            return array([lit(x) for x in sorted(v)])
+        if isinstance(v, tuple):
+            raise self.fail("a duration outside a date computation", e)
+        return lit(v)
+
+    def _Fact(self, e: ir.Fact, s: Scope) -> exp.Expression:
+        if e.record == "":
+            return col("review_date")
+        return field_of(col(e.record), e.name)
+
+    def _EntryField(self, e: ir.EntryField, s: Scope) -> exp.Expression:
+        if not s.entries:
+            raise self.fail(f"the entry field `{e.name}` outside a filter", e)
+        return field_of(col(s.entries[-1]), e.name)
+
+    def _DefRef(self, e: ir.DefRef, s: Scope) -> exp.Expression:
+        return self.definition(e.name, s)
+
+    def _ValueSetRef(self, e: ir.ValueSetRef, s: Scope) -> exp.Expression:
+        vs = self.g.valuesets[e.name]
+        if vs.terms:
+            return array([lit(x) for x in sorted(vs.terms)])
+        raise self.fail(f"the code value set `{e.name}` outside `in`", e)
+
+    # ---- operators
+    def _Op(self, e: ir.Op, s: Scope) -> exp.Expression:
+        op = e.op
+        if op == "request_diagnosis_in":
+            return self._request_diagnosis(e, s)
+        if op in {"in", "not in"}:
+            hit = self._member(e, s)
+            return T("NOT (:x)", x=hit) if op == "not in" else hit
+        if op in {"within_after", "in_last"}:
+            today = col("review_date")
+            if op == "within_after":
+                d, anchor = e.args
+                x = self.expr(anchor, s)
+                return T("CASE WHEN :a IS NULL THEN NULL ELSE :a <= :t AND :t <= :end END",
+                         a=x, t=today, end=self.shift(x, d))
+            subject, d = e.args
+            x = self.expr(subject, s)
+            return T("CASE WHEN :a IS NULL THEN NULL ELSE :start <= :a AND :a <= :t END",
+                     a=x, t=today, start=self.shift(today, d, -1))
+        if op in {"date+", "date-"}:
+            return self.shift(self.expr(e.args[0], s), e.args[1], 1 if op == "date+" else -1)
+        args = [self.expr(a, s) for a in e.args]
+        if op == "and":
+            return exp.Paren(this=and_(*args))
+        if op == "or":
+            return exp.Paren(this=or_(*args))
+        if op == "not":
+            return T("NOT (:x)", x=args[0])
+        if op == "neg":
+            return T("-(:x)", x=args[0])
+        if op == "documented":
+            return T("(:x) IS NOT NULL", x=args[0])
+        if op == "not_documented":
+            return T("(:x) IS NULL", x=args[0])
+        if op == "first":
+            return exp.Coalesce(this=args[0], expressions=args[1:])
+        if op == "if":
+            return T("CASE WHEN :c THEN :a WHEN NOT (:c) THEN :b END", c=args[0], a=args[1],
+                     b=args[2])
+        if op == "same_year":
+            return T("YEAR(:a) = YEAR(:b)", a=args[0], b=args[1])
+        if op == "days_between":
+            return T("DATEDIFF(:b, :a)", a=args[0], b=args[1])
+        if op in {"min", "max"}:
+            pick = exp.Least if op == "min" else exp.Greatest
+            any_null = or_(*[T("(:x) IS NULL", x=a) for a in args])
+            return case((any_null, exp.Null()), default=pick(this=args[0],
+                                                              expressions=args[1:]))
+        binary = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT,
+                  ">=": exp.GTE, "+": exp.Add, "-": exp.Sub, "*": exp.Mul}.get(op)
+        if binary is None or len(args) != 2:
+            raise self.fail(f"the operator `{op}`", e)
+        return exp.Paren(this=binary(this=exp.Paren(this=args[0]),
+                                     expression=exp.Paren(this=args[1])))
+
+    def shift(self, day: exp.Expression, d: ir.Expr, sign: int = 1) -> exp.Expression:
+        """`day` moved by a constant duration; months clamp to the month's last day."""
+        if not (isinstance(d, ir.Const) and isinstance(d.value, tuple)):
+            raise self.fail("a duration that is not a constant", d)
+        amount, unit = d.value
+        n = sign * amount
+        if unit in {"month", "year"}:
+            months = n * (12 if unit == "year" else 1)
+            return exp.Cast(this=exp.AddMonths(this=day, expression=lit(months)),
+                            to=exp.DataType.build("DATE"))
+        days = n * (7 if unit == "week" else 1)
+        return exp.Cast(this=exp.DateAdd(this=day, expression=lit(days),
+                                         unit=exp.Var(this="DAY")),
+                        to=exp.DataType.build("DATE"))
+
+    def _codes(self, x: exp.Expression, vs: ir.ValueSet) -> exp.Expression:
+        """A code in a value set: one of its codes, or under one of its prefixes (`M54.*`)."""
+        exact = sorted(c for c in vs.codes if not c.endswith("*"))
+        prefixes = sorted({c[:-1].rstrip(".") for c in vs.codes if c.endswith("*")})
+        tests: list[exp.Expression] = []
+        if exact:
+            tests.append(exp.In(this=x.copy(), expressions=[lit(c) for c in exact]))
+        tests.extend(exp.StartsWith(this=x.copy(), expression=lit(p)) for p in prefixes)
+        if not tests:
+            return T("CASE WHEN :x IS NULL THEN NULL ELSE FALSE END", x=x)
+        return exp.Paren(this=or_(*tests))
+
+    def _member(self, e: ir.Op, s: Scope) -> exp.Expression:
+        left, right = e.args
+        x = self.expr(left, s)
+        if left.type.kind == "code":
+            if not isinstance(right, ir.ValueSetRef):
+                raise self.fail("a code tested against something other than a value set", e)
+            return self._codes(x, self.g.valuesets[right.name])
+        if isinstance(right, (ir.Const, ir.ValueSetRef)):
+            if isinstance(right, ir.Const):
+                members = right.value
+            else:
+                members = self.g.valuesets[right.name].terms
+            if not isinstance(members, (frozenset, tuple)):
+                raise self.fail("`in` with a right side that is not a set", e)
+            items = [lit(m) for m in sorted(members)]
+            if left.type.kind == "terms":  # a set of terms has one of them
+                if not items:
+                    return T("CASE WHEN :x IS NULL THEN NULL ELSE FALSE END", x=x)
+                return exp.ArrayOverlaps(this=x, expression=array(items))
+            if not items:
+                return T("CASE WHEN :x IS NULL THEN NULL ELSE FALSE END", x=x)
+            return exp.In(this=x, expressions=items)
+        return exp.ArrayContains(this=self.expr(right, s), expression=x)
+
+    def _request_diagnosis(self, e: ir.Op, s: Scope) -> exp.Expression:
+        vs_ref = e.args[0]
+        if not isinstance(vs_ref, ir.ValueSetRef):
+            raise self.fail("a request diagnosis tested against something other than a value "
+                            "set", e)
+        var = f"_d{len(s.entries)}"
+        hit = self._codes(col(var), self.g.valuesets[vs_ref.name])
+        codes = T("COALESCE(:own, TRANSFORM(:all, d -> d.code))",
+                  own=field_of(col("request"), "diagnoses"), all=col("diagnoses"))
+        return T("SIZE(FILTER(:codes, :lam)) > 0", codes=codes,
+                 lam=exp.Lambda(this=hit, expressions=[exp.to_identifier(var, quoted=True)]))
+
+    def _Aggregate(self, e: ir.Aggregate, s: Scope) -> exp.Expression:
+        if e.collection not in _COLLECTIONS:
+            raise self.fail(f"an aggregate over `{e.collection}`", e)
+        coll = col(e.collection)
+        var = f"_e{len(s.entries)}"
+        inner = Scope(entries=[*s.entries, var])
+        ident = exp.to_identifier(var, quoted=True)
+
+        def lam(body: exp.Expression) -> exp.Expression:
+            return exp.Lambda(this=body, expressions=[ident.copy()])
+
+        fname = e.field
+        fld = (lambda: field_of(col(var), fname)) if fname else None  # noqa: E731
+        if e.filter is None:
+            selected, unknown = coll, None
+        else:
+            pred = self.expr(e.filter, inner)
+            selected = exp.ArrayFilter(this=coll, expression=lam(pred))
+            unknown = T("SIZE(FILTER(:c, :l)) > 0", c=coll,
+                        l=lam(T("(:p) IS NULL", p=pred)))
+
+        def guarded(value: exp.Expression) -> exp.Expression:
+            if unknown is None:
+                return value
+            return case((unknown, exp.Null()), default=value)
+
+        kind = e.kind
+        if kind == "count":
+            return guarded(T("SIZE(:x)", x=selected))
+        if kind == "sum":
+            assert fld is not None
+            ftype = self._entry_type(e)
+            zero = exp.Cast(this=lit(0), to=exp.DataType.build(ftype))
+            acc = exp.to_identifier("_acc", quoted=True)
+            step = exp.Lambda(this=T(":a + COALESCE(:f, :z)", a=exp.Column(this=acc.copy()),
+                                     f=fld(), z=zero),
+                              expressions=[acc.copy(), ident.copy()])
+            return guarded(exp.Reduce(this=selected, initial=zero.copy(), merge=step))
+        if kind in {"latest", "earliest"}:
+            assert fld is not None
+            pick = exp.ArrayMax if kind == "latest" else exp.ArrayMin
+            return guarded(pick(this=exp.Transform(this=selected, expression=lam(fld()))))
+        if fld is None:  # any entry matches? undocumented if one might
+            found = T("SIZE(:x) > 0", x=selected)
+            if unknown is None:
+                return found
+            return case((found, exp.true()), (unknown, exp.Null()), default=exp.false())
+        want = kind == "any"
+        hits = T("SIZE(FILTER(:x, :l)) > 0", x=selected,
+                 l=lam(T(":f = :w", f=fld(), w=exp.Boolean(this=want))))
+        gaps = T("SIZE(FILTER(:x, :l)) > 0", x=selected, l=lam(T(":f IS NULL", f=fld())))
+        return guarded(case((hits, exp.Boolean(this=want)), (gaps, exp.Null()),
+                            default=exp.Boolean(this=not want)))
+
+    def _entry_type(self, e: ir.Aggregate) -> str:
+        t = self.lay.collections.get(e.collection, {}).get(e.field or "")
+        return t or "BIGINT"
+
+
+# ---------------------------------------------------------------- one guideline
+_DETERMINATION = ["decision", "certified", "requested", "reasons"]
+REASON_TYPE = "ARRAY<STRUCT<`rule`: STRING, `kind`: STRING, `text`: STRING, `citation`: STRING>>"
+
+
+def _kind_of(t: facts.Type) -> str:
+    return t.kind
+
+
+@dataclass
+class _RuleCols:
+    """The column names one rule's values are kept in, stage to stage."""
+
+    i: int
+    rule: ir.Rule
+    prefix: str = "g"
+
+    def c(self, what: str) -> str:
+        return f"{self.prefix}r{self.i}_{what}"
+
+
+class GuidelineSql:
+    """One guideline's decision for each row of a relation, as a chain of SELECTs each
+    adding columns (a rule's guard, its values, its outcome, then the decision)."""
+
+    def __init__(self, g: ir.Guideline, dialect: str, lay: Layout, prefix: str = "g") -> None:
+        self.g = g
+        self.dialect = dialect
+        self.lay = lay
+        self.p = prefix
+        self.x = Expressions(g, dialect, lay)
+        self.rules = [_RuleCols(i, r, prefix) for i, r in enumerate(g.rules)]
+        self.qfield = g.quantity_field
+        self.qtype = lay.records["request"].get(self.qfield, "BIGINT")
+
+    def n(self, what: str) -> str:
+        """The name of one of this guideline's columns (`g_decision`, `l_decision`)."""
+        return f"{self.p}_{what}"
+
+    def applies(self) -> exp.Expression:
+        """Whether the guideline decides (or, for a layer, applies to) the row's request:
+        in force on the review date, in scope, and its `applies when` is true."""
+        g = self.g
+        tests: list[exp.Expression] = []
+        today = col("review_date")
+        if g.effective_from:
+            tests.append(T(":t >= :d", t=today, d=lit(g.effective_from)))
+        if g.effective_until:
+            tests.append(T(":t <= :d", t=today, d=lit(g.effective_until)))
+        for key, value in g.scope:
+            tests.append(is_true(T(":c = :v", c=col(key), v=lit(value))))
+        tests.append(is_true(self.x.expr(g.applies) if g.applies is not None
+                             else exp.false()))
+        return exp.Paren(this=and_(*tests))
+
+    # ---- stage 1: guards and the raw values each rule reads
+    def _stage1(self) -> list[tuple[str, exp.Expression]]:
+        out: list[tuple[str, exp.Expression]] = []
+        requested = field_of(col("request"), self.qfield)
+        out.append((self.n("requested"), requested))
+        for rc in self.rules:
+            r = rc.rule
+            out.append((rc.c("guard"), self.x.expr(r.when) if r.when else exp.true()))
+            if r.kind == "require":
+                out.append((rc.c("must"), self.x.expr(r.must) if r.must else exp.true()))
+            elif r.kind in {"limit", "trial"}:
+                allow = r.allow
+                assert allow is not None
+                prior = self.x.expr(r.counting) if r.counting else lit(0)
+                out.append((rc.c("prior"), prior))
+                if allow.amount_expr is not None:
+                    out.append((rc.c("cap0"), self.x.expr(allow.amount_expr)))
+                if r.kind == "trial" and r.extend_if is not None:
+                    out.append((rc.c("ext"), self.x.expr(r.extend_if)))
+        return out
+
+    # ---- stage 2: a limit's cap after a trial's extension, and what it allows
+    def _stage2(self) -> list[tuple[str, exp.Expression]]:
+        out: list[tuple[str, exp.Expression]] = []
+        for rc in self.rules:
+            r = rc.rule
+            if r.kind not in {"limit", "trial"}:
+                continue
+            allow = r.allow
+            assert allow is not None
+            prior = col(rc.c("prior"))
+            cap0 = col(rc.c("cap0")) if allow.amount_expr is not None else lit(allow.amount)
+            if r.kind == "trial":
+                ext = col(rc.c("ext")) if r.extend_if is not None else exp.Null()
+                exhausted = T("(:cap) IS NOT NULL AND :p >= :cap", cap=cap0, p=prior) \
+                    if not (allow.amount_expr is None and allow.amount is None) else exp.false()
+                out.append((rc.c("exhausted"), is_true(exhausted)))
+                out.append((rc.c("extension"), case((col(rc.c("exhausted")), ext),
+                                                    default=exp.Null())))
+                extended = lit(r.extend.amount if r.extend else None)
+                cap = case((col(rc.c("exhausted")), extended), default=cap0)
+            else:
+                out.append((rc.c("exhausted"), exp.false()))
+                out.append((rc.c("extension"), exp.Null()))
+                cap = cap0
+            out.append((rc.c("cap"), cap))
+        return out
+
+    def _stage3(self) -> list[tuple[str, exp.Expression]]:
+        out: list[tuple[str, exp.Expression]] = []
+        pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
+        for rc in self.rules:
+            r = rc.rule
+            if r.kind not in {"limit", "trial"}:
+                continue
+            allow = r.allow
+            assert allow is not None
+            allowance = T(":cap - :p", cap=col(rc.c("cap")), p=col(rc.c("prior")))
+            if allow.per_week is not None:
+                by_rate = T(":n * :w", n=lit(allow.per_week), w=wk)
+                cut = and_(T(":pw IS NOT NULL AND :wk IS NOT NULL", pw=pw, wk=wk),
+                           T(":pw > :n", pw=pw, n=lit(allow.per_week)))
+                allowance = case((cut, case((T(":a IS NULL", a=allowance), by_rate),
+                                            default=exp.Least(this=allowance,
+                                                              expressions=[by_rate]))),
+                                 default=allowance)
+            out.append((rc.c("al0"), allowance))
+        return out
+
+    def _stage4(self) -> list[tuple[str, exp.Expression]]:
+        out: list[tuple[str, exp.Expression]] = []
+        pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
+        for rc in self.rules:
+            r = rc.rule
+            if r.kind not in {"limit", "trial"}:
+                continue
+            allow = r.allow
+            assert allow is not None
+            al0 = col(rc.c("al0"))
+            if allow.over_weeks is not None:
+                spread = T(":a IS NOT NULL AND :pw IS NOT NULL AND :wk IS NOT NULL AND :wk > :w",
+                           a=al0, pw=pw, wk=wk, w=lit(allow.over_weeks))
+                out.append((rc.c("spread"), is_true(spread)))
+                allowance = case((col(rc.c("spread")),
+                                  exp.Least(this=al0, expressions=[
+                                      T(":pw * :w", pw=pw, w=lit(allow.over_weeks))])),
+                                 default=al0)
+            else:
+                out.append((rc.c("spread"), exp.false()))
+                allowance = al0
+            out.append((rc.c("al"), allowance))
+        return out
+
+    # ---- stage 5: each rule's outcome (NULL: not applicable or overridden), what it allows
+    def _stage5(self) -> list[tuple[str, exp.Expression]]:
+        out: list[tuple[str, exp.Expression]] = []
+        names = {rc.rule.name: rc for rc in self.rules}
+        requested = col(self.n("requested"))
+        for rc in self.rules:
+            r = rc.rule
+            overriders = [names[o.rule.name] for o in self.rules if r.name in o.rule.overrides]
+            active = is_true(col(rc.c("guard")))
+            if overriders:
+                hidden = or_(*[is_true(col(o.c("guard"))) for o in overriders])
+                active = and_(active, T("NOT (:h)", h=hidden))
+            fail, partial, ok = (exp.Literal.string(x) for x in ("fail", "partial", "pass"))
+            if r.kind == "require":
+                outcome = case((is_true(col(rc.c("must"))), ok), default=fail)
+                allowed: exp.Expression = exp.Null()
+            elif r.kind == "deny":
+                outcome, allowed = fail, exp.Null()
+            else:
+                allow = r.allow
+                assert allow is not None
+                prior_u = T(":p IS NULL", p=col(rc.c("prior")))
+                cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
+                    else exp.false()
+                ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
+                           e=col(rc.c("extension")))
+                al = col(rc.c("al"))
+                outcome = case((prior_u, fail), (cap_u, fail), (ext_no, fail),
+                               (T(":a IS NULL", a=al), ok), (T(":a <= 0", a=al), fail),
+                               (T(":q IS NULL OR :a < :q", q=requested, a=al), partial),
+                               default=ok)
+                allowed = case((prior_u, lit(0)), (cap_u, lit(0)), (ext_no, lit(0)),
+                               (T(":a <= 0", a=al), lit(0)), default=al)
+            out.append((rc.c("out"), case((active, outcome), default=exp.Null())))
+            out.append((rc.c("allowed"), allowed))
+        return out
+
+    # ---- stage 6: the decision of the guideline
+    def _stage6(self) -> list[tuple[str, exp.Expression]]:
+        failed = or_(*[T(":o = 'fail'", o=col(rc.c("out"))) for rc in self.rules]) \
+            if self.rules else exp.false()
+        partials = [T("CASE WHEN :o = 'partial' THEN :a END", o=col(rc.c("out")),
+                      a=col(rc.c("allowed"))) for rc in self.rules
+                    if rc.rule.kind in {"limit", "trial"}]
+        allowance = exp.Null() if not partials else partials[0] if len(partials) == 1 \
+            else exp.Least(this=partials[0], expressions=partials[1:])
+        return [(self.n("failed"), is_true(failed)), (self.n("allowance"), allowance)]
+
+    def _stage7(self) -> list[tuple[str, exp.Expression]]:
+        failed, allowance = col(self.n("failed")), col(self.n("allowance"))
+        decision = case((failed, exp.Literal.string("non_certified")),
+                        (T(":a IS NOT NULL", a=allowance), exp.Literal.string("modified")),
+                        default=exp.Literal.string("certified"))
+        certified = case((failed, exp.Cast(this=lit(0), to=exp.DataType.build(self.qtype))),
+                         (T(":a IS NOT NULL", a=allowance), allowance),
+                         default=col(self.n("requested")))
+        reasons = []
+        for rc in self.rules:
+            o = col(rc.c("out"))
+            keep = case((failed, T(":o = 'fail'", o=o)),
+                        (T(":a IS NOT NULL", a=allowance),
+                         is_true(T(":o = 'partial' AND :al = :a", o=o, al=col(rc.c("allowed")),
+                                   a=allowance))),
+                        default=exp.false())
+            reasons.append(T("STRUCT(:k AS keep, :r AS rule, :o AS kind, :t AS text, "
+                             ":c AS citation)", k=keep, r=lit(rc.rule.name), o=o,
+                             t=self._text(rc), c=lit(rc.rule.citation)))
+        if reasons:
+            kept = T("TRANSFORM(FILTER(:a, x -> x.keep), x -> STRUCT(x.rule AS rule, "
+                     "x.kind AS kind, x.text AS text, x.citation AS citation))",
+                     a=array(reasons))
+        else:
+            kept = exp.Cast(this=exp.Array(expressions=[]),
+                            to=exp.DataType.build(REASON_TYPE, dialect="spark"))
+        return [(self.n("decision"), decision), (self.n("certified"), certified), (self.n("reasons"), kept)]
+
+    # ---- reason texts
+    def _values(self, rc: _RuleCols) -> dict[str, exp.Expression]:
+        """Placeholder → its text, as the rule's values give it (Python's `values` dict):
+        a value absent from the branch taken shows as undocumented."""
+        r = rc.rule
+        u = exp.Literal.string(UNDOCUMENTED_TEXT)
+        if r.kind == "require":
+            return {"must": show(col(rc.c("must")), "bool")}
+        if r.kind == "deny":
+            return {}
+        allow = r.allow
+        assert allow is not None
+        qkind = "number" if self.qtype == "DOUBLE" else "int"
+        prior_u = T(":p IS NULL", p=col(rc.c("prior")))
+        cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
+            else exp.false()
+        ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
+                   e=col(rc.c("extension")))
+        main = T("NOT (:a) AND NOT (:b) AND NOT (:c)", a=prior_u, b=cap_u, c=ext_no)
+        pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
+        al = col(rc.c("al"))
+        remaining = case((T(":a <= 0", a=al), lit(0)), default=al)
+        values = {
+            "requested": show(col(self.n("requested")), qkind),
+            "prior": show(col(rc.c("prior")), "int") if r.counting is not None else u,
+            "cap": case((main, T("COALESCE(:t, 'None')",
+                                 t=exp.Cast(this=col(rc.c("cap")),
+                                            to=exp.DataType.build("STRING")))), default=u),
+            "extension": case((T(":x AND NOT (:a) AND NOT (:b)", x=col(rc.c("exhausted")),
+                                 a=prior_u, b=cap_u), show(col(rc.c("extension")), "bool")),
+                              default=u),
+            "remaining": case((main, T("COALESCE(:t, 'None')",
+                                       t=exp.Cast(this=remaining,
+                                                  to=exp.DataType.build("STRING")))),
+                              default=u),
+            "per_week": case((main, show(pw, "int")), default=u) if allow.per_week is not None
+            else u,
+            "weeks": case((and_(main, col(rc.c("spread")) if allow.per_week is None
+                                else exp.true()), show(wk, "int")), default=u),
+        }
+        return values
+
+    def _fill(self, rc: _RuleCols, parts: list[str | tuple[str]]) -> exp.Expression:
+        values = self._values(rc)
+        pieces: list[exp.Expression] = []
+        for part in parts:
+            if isinstance(part, str):
+                pieces.append(exp.Literal.string(part))
+                continue
+            name = part[0]
+            if name in self.g.definitions:
+                d = self.g.definitions[name]
+                pieces.append(show(self.x.definition(name, Scope()), d.expr.type.kind))
+            else:
+                pieces.append(values.get(name, exp.Literal.string(UNDOCUMENTED_TEXT)).copy())
+        return concat(pieces)
+
+    def _text(self, rc: _RuleCols) -> exp.Expression:
+        r = rc.rule
+        texts = sentences(r, self.g)
+        o = col(rc.c("out"))
+        whens: list[tuple[exp.Expression, exp.Expression]] = []
+        if r.kind == "require":
+            whens.append((T(":o = 'fail' AND :m IS NULL", o=o, m=col(rc.c("must"))),
+                          self._fill(rc, texts["undocumented"])))
+        elif r.kind in {"limit", "trial"}:
+            allow = r.allow
+            assert allow is not None
+            prior_u = T(":p IS NULL", p=col(rc.c("prior")))
+            cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
+                else exp.false()
+            ext_u = T(":x AND :e IS NULL AND NOT (:a) AND NOT (:b)", x=col(rc.c("exhausted")),
+                      e=col(rc.c("extension")), a=prior_u, b=cap_u)
+            whens += [(T(":o = 'fail' AND :u", o=o, u=ext_u),
+                       self._fill(rc, texts["undocumented"])),
+                      (T(":o = 'fail' AND NOT (:a) AND :b", o=o, a=prior_u, b=cap_u),
+                       self._fill(rc, texts["cap_undocumented"])),
+                      (T(":o = 'fail' AND :a", o=o, a=prior_u),
+                       self._fill(rc, texts["prior_undocumented"])),
+                      (T(":o = 'partial' AND :q IS NULL", o=o, q=col(self.n("requested"))),
+                       self._fill(rc, texts["quantity_undocumented"]))]
+        whens += [(T(":o = 'fail'", o=o), self._fill(rc, texts["fail"])),
+                  (T(":o = 'partial'", o=o), self._fill(rc, texts["partial"]))]
+        return case(*whens, default=exp.Null())
+
+    def decide(self, source: exp.Expression, keep: Sequence[str]) -> exp.Select:
+        """A SELECT of `keep` columns of `source` and the guideline's decision of each row."""
+        q: exp.Expression = source
+        stages = [self._stage1(), self._stage2(), self._stage3(), self._stage4(),
+                  self._stage5(), self._stage6(), self._stage7()]
+        for i, cols in enumerate(stages):
+            if not cols:
+                continue
+            sel = exp.select(exp.Star()).from_(exp.Subquery(this=q, alias=exp.TableAlias(
+                this=exp.to_identifier(f"s{i}", quoted=True))), copy=False)
+            for name, value in cols:
+                sel = sel.select(exp.alias_(value, name, quoted=True), append=True, copy=False)
+            q = sel
+        final = exp.select(*[col(k) for k in keep],
+                           *[col(self.n(k)) for k in _DETERMINATION]).from_(
+            exp.Subquery(this=q, alias=exp.TableAlias(this=exp.to_identifier("s", quoted=True))), copy=False)
+        return final
+
+
+# ---------------------------------------------------------------- the library
+ROW_COLUMNS = ["case_no", "request_no", "case_id", "review_date", "jurisdiction", "payer",
+               "request", "patient", "injury", "findings", "diagnoses", "history", "surgeries",
+               "visits"]
+
+
+def _order(gs: Iterable[Compiled]) -> list[Compiled]:
+    """Deciding guidelines in the order the library chooses among them."""
+    return sorted(gs, key=lambda c: (-c.ir.precedence,  # type: ignore[union-attr]
+                                     -(c.ir.effective_from or dt.date.min).toordinal(),  # type: ignore[union-attr]
+                                     c.ir.id))  # type: ignore[union-attr]
+
+
+def _subq(q: exp.Expression, alias: str) -> exp.Subquery:
+    return exp.Subquery(this=q, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+
+
+class LibrarySql:
+    """The whole library as one query over a cases table (a table name or a subquery)."""
+
+    def __init__(self, library: Library, dialect: str = "duckdb") -> None:
+        if dialect not in DIALECTS:
+            raise SqlError(f"unknown SQL dialect {dialect!r}: choose one of "
+                           f"{', '.join(DIALECTS, copy=False)}")
+        self.library = library
+        self.dialect = dialect
+        self.lay = layout(library.schema)
+        gs = [c for c in library.guidelines if c.ir is not None]
+        self.deciders = _order(c for c in gs if not c.ir.layer)  # type: ignore[union-attr]
+        self.layers = [c for c in gs if c.ir.layer]  # type: ignore[union-attr]
+        self.sql = {id(c): GuidelineSql(c.ir, dialect, self.lay)  # type: ignore[arg-type]
+                    for c in gs}
+
+    # ---- the rows
+    def rows(self, cases: exp.Expression) -> exp.Expression:
+        """One row per request: the case's columns, the request, its position."""
+        inner = T("SELECT c.*, r.n AS request_no, r.req AS request FROM :cases AS c "
+                  "CROSS JOIN UNNEST(c.requests) WITH ORDINALITY AS r(req, n)", read="duckdb",
+                  cases=cases)
+        return exp.select(*[col(k) for k in ROW_COLUMNS]).from_(_subq(inner, "x"), copy=False)
+
+    def choose(self, rows: exp.Expression, which: list[Compiled]) -> exp.Select:
+        whens = [(self.sql[id(c)].applies(), lit(c.ir.id)) for c in which]  # type: ignore[union-attr]
+        gid = case(*whens, default=exp.Cast(this=exp.Null(), to=exp.DataType.build("STRING"))) \
+            if whens else exp.Cast(this=exp.Null(), to=exp.DataType.build("STRING"))
+        return exp.select(exp.Star(), exp.alias_(gid, "gid", quoted=True)).from_(
+            _subq(rows, "r"), copy=False)
+
+    def decide(self, chosen: str, which: list[Compiled]) -> exp.Expression:
+        """Each row of the table `chosen` decided by its chosen guideline (none: not
+        applicable)."""
+        keep = [*ROW_COLUMNS, "gid"]
+        rows_of = exp.to_table(chosen)
+        dbl = exp.DataType.build("DOUBLE")
+        out: exp.Expression = exp.select(
+            *[col(k) for k in keep],
+            exp.alias_(exp.Literal.string("not_applicable"), "g_decision", quoted=True),
+            exp.alias_(exp.Cast(this=exp.Null(), to=dbl.copy()), "g_certified", quoted=True),
+            exp.alias_(exp.Cast(this=field_of(col("request"), "visits"), to=dbl.copy()),
+                       "g_requested", quoted=True),
+            exp.alias_(exp.Cast(this=exp.Array(expressions=[]),
+                                to=exp.DataType.build(REASON_TYPE, dialect="spark")),
+                       "g_reasons", quoted=True)).from_(rows_of.copy(), copy=False).where(T("gid IS NULL"), copy=False)
+        for c in which:
+            rows = exp.select(exp.Star()).from_(rows_of.copy(), copy=False).where(
+                T("gid = :g", g=lit(c.ir.id)), copy=False)  # type: ignore[union-attr]
+            part = self.sql[id(c)].decide(rows, keep)
+            typed = exp.select(
+                *[col(k) for k in keep], col("g_decision"),
+                exp.alias_(exp.Cast(this=col("g_certified"), to=dbl.copy()), "g_certified",
+                           quoted=True),
+                exp.alias_(exp.Cast(this=col("g_requested"), to=dbl.copy()), "g_requested",
+                           quoted=True),
+                col("g_reasons")).from_(_subq(part, "p"), copy=False)
+            out = exp.union(out, typed, distinct=False, copy=False)
+        return out
+
+    def beside(self, decided: exp.Expression) -> exp.Expression:
+        """The layers (a statute's cap) applied beside the deciding guideline, in library
+        order: the stricter stands (`library._beside`)."""
+        keep = [*ROW_COLUMNS, "gid", "g_decision", "g_certified", "g_requested", "g_reasons",
+                "layers"]
+        q: exp.Expression = exp.select(exp.Star(), exp.alias_(
+            exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("ARRAY<STRING>")),
+            "layers", quoted=True)).from_(_subq(decided, "d"), copy=False)
+        for n, layer in enumerate(self.layers):
+            gs = GuidelineSql(layer.ir, self.dialect, self.lay, prefix="l")  # type: ignore[arg-type]
+            applies = and_(T("gid IS NOT NULL"), gs.applies())
+            flagged = exp.select(exp.Star(), exp.alias_(applies, "l_applies", quoted=True)).from_(
+                _subq(q, f"q{n}"), copy=False)
+            decided_too = gs.decide(flagged, [*keep, "l_applies"])
+            mine = T("SELECT *, l_decision = 'modified' AND l_certified IS NOT NULL AND "
+                     "NOT COALESCE(mine < l_certified, FALSE) AS cut FROM (SELECT *, CASE WHEN "
+                     "g_decision = 'modified' THEN g_certified ELSE g_requested END AS mine "
+                     "FROM :src) AS b1", src=_subq(decided_too, f"l{n}"))
+            same = "NOT l_applies OR l_decision = 'certified'"
+            new = {
+                "g_decision": T(f"CASE WHEN {same} THEN g_decision WHEN l_decision = "
+                                "'non_certified' THEN 'non_certified' WHEN g_decision = "
+                                "'non_certified' THEN g_decision WHEN cut THEN 'modified' "
+                                "ELSE g_decision END"),
+                "g_certified": T(f"CASE WHEN {same} THEN g_certified WHEN l_decision = "
+                                 "'non_certified' THEN CASE WHEN g_decision = 'non_certified' "
+                                 "THEN g_certified ELSE 0 END WHEN g_decision = 'non_certified' "
+                                 "THEN g_certified WHEN cut THEN CAST(l_certified AS DOUBLE) "
+                                 "ELSE g_certified END"),
+                "g_reasons": T(f"CASE WHEN {same} THEN g_reasons WHEN l_decision = "
+                               "'non_certified' THEN CASE WHEN g_decision = 'non_certified' "
+                               "THEN g_reasons ELSE l_reasons END WHEN g_decision = "
+                               "'non_certified' THEN g_reasons WHEN cut AND mine = l_certified "
+                               "AND g_decision = 'modified' THEN CONCAT(g_reasons, l_reasons) "
+                               "WHEN cut THEN l_reasons ELSE g_reasons END"),
+                "layers": T("CASE WHEN l_applies THEN CONCAT(layers, ARRAY(:id)) ELSE layers "
+                            "END", id=lit(layer.ir.id)),  # type: ignore[union-attr]
+            }
+            q = exp.select(*[exp.alias_(new[k], k, quoted=True) if k in new else col(k)
+                             for k in keep]).from_(_subq(mine, f"k{n}"), copy=False)
+        return q
+
+    def _admits(self, c: Compiled, surgery: bool) -> bool:
+        bound = _treatments(c.ir.applies if c.ir else None)
+        if bound is None:
+            return True
+        return (facts.LINKED_TREATMENT in bound) if surgery else \
+            bool(bound - {facts.LINKED_TREATMENT})
+
+    def _linked(self, rows: exp.Expression, first: exp.Expression) -> exp.Expression:
+        """The requests that are not surgeries, with the case's surgeries completed by the
+        surgeries requested in it and `associated_procedure_certified` by their decisions
+        (`library._with_surgeries`, `library._associated`)."""
+        sfields = self.lay.collections["surgeries"]
+        rfields = self.lay.records["request"]
+        link = T(
+            "SELECT case_no, ARRAY_SORT(COLLECT_LIST(STRUCT(request_no AS n, "
+            "request.procedures AS procedures, request.body_region AS body_region, "
+            "decision IN ('certified', 'modified') AS ok))) AS link FROM :first "
+            "GROUP BY case_no", first=_subq(first, "f0"))
+
+        def entry(sfield: str) -> exp.Expression:
+            if sfield == "procedure":
+                return col("_p")
+            if sfield == "status":
+                return T("CASE WHEN s.ok THEN 'certified' ELSE 'non_certified' END")
+            if sfield == "body_region":
+                return T("s.body_region")
+            return typed_null(sfields[sfield])  # noqa: B023
+
+        added_entry = struct((k, entry(k)) for k in sfields)
+        added = T("FLATTEN(TRANSFORM(COALESCE(l.link, ARRAY()), s -> TRANSFORM(FILTER("
+                  "COALESCE(s.procedures, ARRAY()), _p -> NOT ARRAY_CONTAINS(TRANSFORM("
+                  "r.surgeries, x -> x.procedure), _p)), _p -> :entry)))", entry=added_entry)
+        found = T("FILTER(COALESCE(l.link, ARRAY()), s -> ARRAY_CONTAINS(COALESCE(s.procedures,"
+                  " ARRAY()), r.request.associated_procedure))")
+        apc = T("CASE WHEN r.request.associated_procedure IS NULL OR "
+                "r.request.associated_procedure_certified IS NOT NULL THEN "
+                "r.request.associated_procedure_certified WHEN SIZE(:f) > 0 THEN "
+                "ELEMENT_AT(:f, 1).ok END", f=found)
+        request = struct((k, apc if k == "associated_procedure_certified"
+                          else field_of(T("r.request"), k)) for k in rfields)
+        cols: list[Any] = []
+        for k in ROW_COLUMNS:
+            if k == "surgeries":
+                cols.append(exp.alias_(T("CONCAT(r.surgeries, :a)", a=added), k, quoted=True))
+            elif k == "request":
+                cols.append(exp.alias_(request, k, quoted=True))
+            else:
+                cols.append(exp.alias_(field_of(T("r"), k), k, quoted=True))
+        others = exp.select(exp.Star()).from_(_subq(rows, "o"), copy=False).where(
+            T("request.treatment IS NULL OR request.treatment <> :t",
+              t=lit(facts.LINKED_TREATMENT)), copy=False)
+        return exp.select(*cols).from_(_subq(others, "r"), copy=False).join(
+            _subq(link, "l"), on=T("l.case_no = r.case_no"), join_type="LEFT", copy=False)
+
+    def query(self, cases: exp.Expression | str = "cases") -> exp.Expression:
+        """The library's reviews of every request of `cases`, one record a request."""
+        source = exp.to_table(cases) if isinstance(cases, str) else cases
+        surgery = [c for c in self.deciders if self._admits(c, True)]
+        rest = [c for c in self.deciders if self._admits(c, False)]
+        first_rows = exp.select(exp.Star()).from_(exp.to_table("rows"), copy=False).where(
+            T("request.treatment = :t", t=lit(facts.LINKED_TREATMENT)), copy=False)
+        ctes = [
+            ("rows", self.rows(source)),
+            ("a_chosen", self.choose(first_rows, surgery)),
+            ("a_done", self.settle(self.beside(self.decide("a_chosen", surgery)))),
+            ("b_rows", self._linked(exp.select(exp.Star()).from_(exp.to_table("rows"), copy=False),
+                                    exp.select(exp.Star()).from_(exp.to_table("a_done"), copy=False))),
+            ("b_chosen", self.choose(exp.select(exp.Star()).from_(exp.to_table("b_rows"), copy=False),
+                                     rest)),
+            ("b_done", self.settle(self.beside(self.decide("b_chosen", rest)))),
+        ]
+        both = exp.union(exp.select(exp.Star()).from_(exp.to_table("a_done"), copy=False),
+                         exp.select(exp.Star()).from_(exp.to_table("b_done"), copy=False), distinct=False,
+                         copy=False)
+        out = self.records(both)
+        for name, q in ctes:
+            out = out.with_(exp.to_identifier(name, quoted=True), as_=q, copy=False)  # type: ignore[attr-defined]
+        return out
+
+    def settle(self, q: exp.Expression) -> exp.Expression:
+        """library.settle: a request disputed after UR is upheld or overturned as submitted."""
+        return T(
+            "SELECT *, CASE WHEN ur IS NULL OR g_decision IN ('certified', 'not_applicable') "
+            " THEN g_decision WHEN ur = 'modified' THEN 'modified'"
+            " WHEN g_decision = 'modified' THEN 'non_certified' ELSE g_decision END AS decision,"
+            " CASE WHEN ur IS NULL OR g_decision IN ('certified', 'not_applicable')"
+            " THEN g_certified WHEN ur = 'modified' THEN CAST(request.ur_certified AS DOUBLE)"
+            " WHEN g_decision = 'modified' THEN 0 ELSE g_certified END AS certified,"
+            " CASE WHEN ur IS NULL OR g_decision IN ('certified', 'not_applicable') THEN NULL"
+            " WHEN ur = 'modified' THEN CONCAT('Utilization review already certified ',"
+            "  COALESCE(CAST(request.ur_certified AS STRING), 'part'),"
+            "  ' of this request; the guideline does not support the rest.')"
+            " WHEN g_decision = 'modified' THEN CONCAT('The guideline supports ', :cert,"
+            "  ' of the ', :req, ' requested; the review decides the request as submitted and"
+            " cannot certify a part of it.') END AS note"
+            " FROM (SELECT *, request.ur_decision AS ur FROM :q) AS s1",
+            q=_subq(q, "sq"), cert=_py_number(col("g_certified")),
+            req=_py_number(col("g_requested")))
+
+    def records(self, q: exp.Expression) -> exp.Expression:
+        """The review records (the fields of the Python engine's JSON records but the
+        prose: item, choice, rationale), in input order."""
+        by_id = {c.ir.id: c for c in self.library.guidelines if c.ir is not None}
+        deciders = [by_id[i] for i in sorted(by_id) if not by_id[i].ir.layer]  # type: ignore[union-attr]
+
+        def per_guideline(value: Any, type_text: str) -> exp.Expression:
+            whens = [(T("gid = :g", g=lit(c.ir.id)), lit(value(c))) for c in deciders]  # type: ignore[union-attr]
+            return case(*whens, default=exp.Cast(this=exp.Null(),
+                                                 to=exp.DataType.build(type_text))) \
+                if whens else typed_null(type_text)
+
+        guideline = T("CASE WHEN gid IS NULL THEN NULL ELSE STRUCT(gid AS id, :title AS title,"
+                      " :version AS version, :citation AS citation, :file AS file) END",
+                      title=per_guideline(lambda c: c.ir.title, "STRING"),
+                      version=per_guideline(lambda c: c.ir.version, "STRING"),
+                      citation=per_guideline(lambda c: c.ir.citation, "STRING"),
+                      file=per_guideline(lambda c: c.path, "STRING"))
+        unit = T("COALESCE(:u, 'visits')", u=per_guideline(lambda c: c.ir.unit or None,
+                                                          "STRING"))
+        return T(
+            "SELECT case_id, request.id AS request, request.treatment AS treatment, decision,"
+            " g_requested AS requested, certified, certified AS certified_visits, :unit AS unit,"
+            " CASE WHEN ur IS NULL OR decision = 'not_applicable' THEN NULL"
+            "  WHEN ur = 'certified' THEN CASE WHEN decision = 'certified' THEN 'upheld'"
+            "   ELSE 'overturned' END"
+            "  WHEN decision = 'certified' THEN 'overturned' ELSE 'upheld' END AS outcome,"
+            " CASE decision WHEN 'certified' THEN 'A1' WHEN 'modified' THEN 'A6'"
+            "  WHEN 'non_certified' THEN 'A3' END AS x12_action,"
+            " g_decision AS guideline_decision, g_certified AS guideline_certified, note,"
+            " :guideline AS guideline, DATE_FORMAT(review_date, 'yyyy-MM-dd') AS as_of,"
+            " layers, g_reasons AS reasons, case_no, request_no"
+            " FROM :q ORDER BY case_no, request_no",
+            unit=unit, guideline=guideline, q=_subq(q, "all"))
+
+    def render(self, cases: str = "cases", pretty: bool = False) -> str:
+        return self.query(cases).sql(dialect=self.dialect, identify=True, pretty=pretty)
+
+
+def _py_number(x: exp.Expression) -> exp.Expression:
+    """A quantity as Python's f-string writes it: digits, or None."""
+    return T("COALESCE(CASE WHEN :x = FLOOR(:x) THEN CAST(CAST(:x AS BIGINT) AS STRING) "
+             "ELSE CAST(:x AS STRING) END, 'None')", x=x)
+
+
+def compile_library(library: Library, dialect: str = "duckdb", cases: str = "cases",
+                    pretty: bool = True) -> str:
+    """The SQL text of a library's review query for a dialect."""
+    return LibrarySql(library, dialect).render(cases, pretty=pretty)

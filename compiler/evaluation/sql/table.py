@@ -1,0 +1,116 @@
+"""The cases table: the case contract as one row a case, for the SQL engines.
+
+Scalars are columns; `patient`, `injury` and `findings` are structs; `diagnoses`, `history`,
+`surgeries`, `visits` and `requests` are lists of structs. Every declared fact is a field, so
+an undocumented fact is NULL. The rows are cases as guidec reads them (`cases.py`
+normalizes): a range is its maximum, `frequency` is `per_week` and `weeks`, the visits a
+course lists by date are the `visits` list, a set of terms is a sorted list of its terms.
+`guidec cases convert` writes this table as Parquet from case files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ...model import facts
+from ...model.cases import Case
+
+# A declared kind → the column type (Spark's spelling; sqlglot renders it per dialect).
+_TYPES = {"bool": "BOOLEAN", "int": "BIGINT", "duration": "BIGINT", "date": "DATE",
+          "decimal": "DOUBLE", "percent": "DOUBLE", "term": "STRING", "terms": "ARRAY<STRING>",
+          "code": "STRING", "text": "STRING"}
+
+# Fields of a request that the case contract has beside the declared facts.
+_REQUEST_EXTRA = {"id": "STRING", "diagnoses": "ARRAY<STRING>", "quantity": "DOUBLE",
+                  "visits": "BIGINT", "per_week": "BIGINT", "weeks": "BIGINT",
+                  "levels": "BIGINT", "ur_certified": "BIGINT", "ur_decision": "STRING"}
+
+
+def sql_type(t: facts.Type) -> str | None:
+    """The column type of a declared fact; None for kinds a case does not carry."""
+    return _TYPES.get(t.kind)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The fields of each record and list entry of the cases table, with their types."""
+
+    records: dict[str, dict[str, str]]  # request, findings, patient, injury
+    collections: dict[str, dict[str, str]]  # diagnoses, history, surgeries, visits
+
+    def struct(self, fields: dict[str, str]) -> str:
+        return "STRUCT<" + ", ".join(f"`{k}`: {v}" for k, v in fields.items()) + ">"
+
+    def columns(self) -> dict[str, str]:
+        """Column name → type, in table order."""
+        out = {"case_no": "BIGINT", "case_id": "STRING", "review_date": "DATE",
+               "jurisdiction": "STRING", "payer": "STRING"}
+        for name in ("patient", "injury", "findings"):
+            out[name] = self.struct(self.records[name])
+        for name in ("diagnoses", "history", "surgeries", "visits"):
+            out[name] = f"ARRAY<{self.struct(self.collections[name])}>"
+        out["requests"] = f"ARRAY<{self.struct(self.records['request'])}>"
+        return out
+
+
+def layout(schema: facts.Schema) -> Layout:
+    def fields(types: dict[str, facts.Type]) -> dict[str, str]:
+        out = {}
+        for name, t in sorted(types.items()):
+            st = sql_type(t)
+            if st is not None:
+                out[name] = st
+        return out
+
+    records = {name: fields(schema.records.get(name, {}))
+               for name in ("request", "findings", "patient", "injury")}
+    records["request"] = {**records["request"], **_REQUEST_EXTRA}
+    collections = {name: fields(schema.collections.get(name, {}))
+                   for name in ("history", "surgeries")}
+    collections["diagnoses"] = {"code": "STRING"}
+    collections["visits"] = {"date": "DATE", "treatment": "STRING", "body_region": "STRING"}
+    for name, required in facts.REQUIRED_FIELDS.items():  # the contract's required fields
+        target = records.get(name) if name == "request" else collections.get(name)
+        if target is not None:
+            for f in required:
+                target.setdefault(f, "STRING")
+    return Layout(records, collections)
+
+
+def _value(v: Any, kind: str) -> Any:
+    if v is None:
+        return None
+    if kind == "DATE":
+        return v.isoformat() if isinstance(v, dt.date) else None
+    if kind == "ARRAY<STRING>":
+        return sorted(str(x) for x in v) if isinstance(v, (list, tuple, frozenset, set)) else None
+    if kind == "BOOLEAN":
+        return v if isinstance(v, bool) else None
+    if kind in {"BIGINT"}:
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+    if kind == "DOUBLE":
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    return v if isinstance(v, str) else None
+
+
+def _record(d: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    return {name: _value(d.get(name), kind) for name, kind in fields.items()}
+
+
+def row(case: Case, case_no: int, lay: Layout) -> dict[str, Any]:
+    """One case (as read and normalized) → its row of the cases table, JSON-ready."""
+    return {
+        "case_no": case_no, "case_id": case.case_id,
+        "review_date": case.review_date.isoformat(),
+        "jurisdiction": case.jurisdiction, "payer": case.payer,
+        "patient": _record(case.patient, lay.records["patient"]),
+        "injury": _record(case.injury, lay.records["injury"]),
+        "findings": _record(case.findings, lay.records["findings"]),
+        "diagnoses": [_record(x, lay.collections["diagnoses"]) for x in case.diagnoses],
+        "history": [_record(x, lay.collections["history"]) for x in case.history],
+        "surgeries": [_record(x, lay.collections["surgeries"]) for x in case.surgeries],
+        "visits": [_record(x, lay.collections["visits"]) for x in case.visits],
+        "requests": [_record(r, lay.records["request"]) for r in case.requests],
+    }
