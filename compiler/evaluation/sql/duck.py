@@ -57,6 +57,7 @@ class DuckEngine:
             limit = exp.Literal.string(memory_limit).sql("duckdb")
             self.con.execute(f"SET memory_limit = {limit}")
         self.con.execute("SET preserve_insertion_order = true")
+        self.con.execute("SET enable_progress_bar = false")
 
     # ---- inputs
     def load_cases(self, cases: Iterable[Case], tmpdir: str | None = None) -> int:
@@ -122,10 +123,8 @@ class DuckEngine:
         target = exp.Literal.string(str(out)).sql("duckdb")
         options = "FORMAT parquet" if fmt == "parquet" else "FORMAT json"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW reviews AS {self.sql}")
-        self.con.execute(f"COPY (SELECT {fields} FROM reviews) TO {target} ({options})")
-        n: int = self.con.execute("SELECT count(*) FROM reviews").fetchone()[0] \
-            if fmt != "parquet" else \
-            self.con.execute(f"SELECT count(*) FROM read_parquet({target})").fetchone()[0]
+        done = self.con.execute(f"COPY (SELECT {fields} FROM reviews) TO {target} ({options})")
+        n: int = done.fetchone()[0]  # COPY answers with the number of rows written
         return n
 
 

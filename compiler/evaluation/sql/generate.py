@@ -596,8 +596,9 @@ class GuidelineSql:
         partials = [T("CASE WHEN :o = 'partial' THEN :a END", o=col(rc.c("out")),
                       a=col(rc.c("allowed"))) for rc in self.rules
                     if rc.rule.kind in {"limit", "trial"}]
+        # The smallest of what the partial limits allow (NULLs skipped: ARRAY_MIN).
         allowance = exp.Null() if not partials else partials[0] if len(partials) == 1 \
-            else exp.Least(this=partials[0], expressions=partials[1:])
+            else exp.ArrayMin(this=array(partials))
         return [(self.n("failed"), is_true(failed)), (self.n("allowance"), allowance)]
 
     def _stage7(self) -> list[tuple[str, exp.Expression]]:
@@ -768,9 +769,13 @@ class LibrarySql:
     # ---- the rows
     def rows(self, cases: exp.Expression) -> exp.Expression:
         """One row per request: the case's columns, the request, its position."""
-        inner = T("SELECT c.*, r.n AS request_no, r.req AS request FROM :cases AS c "
-                  "CROSS JOIN UNNEST(c.requests) WITH ORDINALITY AS r(req, n)", read="duckdb",
-                  cases=cases)
+        if self.dialect == "duckdb":
+            inner = T("SELECT c.*, UNNEST(c.requests) AS request, GENERATE_SUBSCRIPTS(c.requests,"
+                      " 1) AS request_no FROM :cases AS c", read="duckdb", cases=cases)
+        else:
+            inner = T("SELECT c.*, r.request_no, r.request FROM :cases AS c "
+                      "LATERAL VIEW POSEXPLODE(c.requests) r AS request_no, request",
+                      cases=cases)
         return exp.select(*[col(k) for k in ROW_COLUMNS]).from_(_subq(inner, "x"), copy=False)
 
     def choose(self, rows: exp.Expression, which: list[Compiled]) -> exp.Select:
@@ -927,7 +932,10 @@ class LibrarySql:
                          copy=False)
         out = self.records(both)
         for name, q in ctes:
-            out = out.with_(exp.to_identifier(name, quoted=True), as_=q, copy=False)  # type: ignore[attr-defined]
+            # DuckDB would inline a CTE into each of its readers; the choice is made once.
+            out = out.with_(exp.to_identifier(name, quoted=True), as_=q, copy=False,
+                            materialized=True if self.dialect == "duckdb" and
+                            name.endswith("_chosen") else None)  # type: ignore[attr-defined]
         return out
 
     def settle(self, q: exp.Expression) -> exp.Expression:
