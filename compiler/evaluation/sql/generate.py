@@ -327,7 +327,8 @@ class Expressions:
             if left.type.kind == "terms":  # a set of terms has one of them
                 if not items:
                     return T("CASE WHEN :x IS NULL THEN NULL ELSE FALSE END", x=x)
-                return exp.ArrayOverlaps(this=x, expression=array(items))
+                name = "LIST_HAS_ANY" if self.dialect == "duckdb" else "ARRAYS_OVERLAP"
+                return exp.Anonymous(this=name, expressions=[x, array(items)])
             if not items:
                 return T("CASE WHEN :x IS NULL THEN NULL ELSE FALSE END", x=x)
             return exp.In(this=x, expressions=items)
@@ -992,6 +993,17 @@ class LibrarySql:
             " layers, g_reasons AS reasons, case_no, request_no"
             " FROM :q ORDER BY case_no, request_no",
             unit=unit, guideline=guideline, q=_subq(q, "all"))
+
+    def steps(self, cases: str = "cases") -> list[tuple[str, str]]:
+        """The query as named steps (its CTEs, then the final SELECT), for engines that
+        should keep each step rather than compute it for each reader."""
+        q = self.query(cases)
+        with_ = q.args.get("with_") or q.args.get("with")
+        out = [(cte.alias, cte.this.sql(dialect=self.dialect, identify=True))
+               for cte in with_.expressions]
+        q.set("with_" if "with_" in q.args else "with", None)
+        out.append(("reviews", q.sql(dialect=self.dialect, identify=True)))
+        return out
 
     def render(self, cases: str = "cases", pretty: bool = False) -> str:
         return self.query(cases).sql(dialect=self.dialect, identify=True, pretty=pretty)

@@ -1,0 +1,93 @@
+"""The Spark engine: the library's query (Spark SQL) over a Parquet cases table, on PySpark.
+
+`local[*]` by default; give a master URL (`spark://host:7077`, `yarn`) to run the same query
+on a cluster. Case files are first written as a Parquet cases table by DuckDB (`duck.convert`).
+Spark writes its output as a folder of part files, as Spark does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+from ...model.cases import CaseError
+from ..library import Library
+from .duck import RECORD_FIELDS
+from .generate import LibrarySql
+
+
+def java_problem() -> str | None:
+    """Why Spark cannot start here, or None: it needs a Java runtime (17 or newer)."""
+    if os.environ.get("JAVA_HOME") or shutil.which("java"):
+        return None
+    return ("Spark needs a Java runtime and none was found: install one with "
+            "`sudo apt-get install default-jre-headless` (or set JAVA_HOME)")
+
+
+class SparkEngine:
+    def __init__(self, library: Library, master: str = "local[*]",
+                 app_name: str = "guidec") -> None:
+        problem = java_problem()
+        if problem:
+            raise CaseError(problem)
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise CaseError("the Spark engine needs PySpark: pip install 'guidec[spark]'") \
+                from exc
+        self.gen = LibrarySql(library, "spark")
+        self.sql = self.gen.render("cases")
+        # Spark computes a CTE again for each reader: the steps are cached views instead,
+        # each read once (the same query, as statements).
+        self.steps = self.gen.steps("cases")
+        self.spark = (SparkSession.builder.master(master).appName(app_name)
+                      .config("spark.ui.enabled", "false")
+                      .config("spark.ui.showConsoleProgress", "false")
+                      .config("spark.sql.shuffle.partitions", "8")
+                      .config("spark.sql.legacy.sizeOfNull", "false")
+                      .config("spark.sql.ansi.enabled", "false")
+                      # one query of many nested stages: more rounds of analysis
+                      .config("spark.sql.analyzer.maxIterations", "2000")
+                      .config("spark.sql.optimizer.maxIterations", "2000")
+                      .config("spark.driver.memory", os.environ.get("GUIDEC_SPARK_MEMORY", "2g"))
+                      .getOrCreate())
+        self.spark.sparkContext.setLogLevel("ERROR")
+
+    def load_parquet(self, path: str | Path) -> int:
+        df = self.spark.read.parquet(str(path))
+        df.createOrReplaceTempView("cases")
+        n: int = df.count()
+        return n
+
+    def frame(self) -> Any:
+        cached = []
+        for name, sql in self.steps[:-1]:
+            df = self.spark.sql(sql).persist()
+            df.createOrReplaceTempView(name)
+            cached.append(df)
+        self._cached = cached
+        return self.spark.sql(self.steps[-1][1]).select(*RECORD_FIELDS, "case_no",
+                                                         "request_no")
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for row in self.frame().toLocalIterator():
+            rec = row.asDict(recursive=True)
+            rec.pop("case_no", None)
+            rec.pop("request_no", None)
+            yield rec
+
+    def write(self, out: str | Path, fmt: str) -> int:
+        df = self.frame().drop("case_no", "request_no")
+        writer = df.write.mode("overwrite")
+        if fmt == "parquet":
+            writer.parquet(str(out))
+        else:
+            writer.json(str(out))
+        n: int = self.spark.read.parquet(str(out)).count() if fmt == "parquet" \
+            else self.spark.read.json(str(out)).count()
+        return n
+
+    def stop(self) -> None:
+        self.spark.stop()
