@@ -410,20 +410,40 @@ def review(
                                            help="Case files (YAML, JSON, JSON Lines) or folders."),
     library: list[str] = typer.Option(["guidelines"], "--library", "-l",
                                       help="Guideline folder(s) or files."),
-    format: ReviewFormat = typer.Option(ReviewFormat.text, "--format", "-f"),
+    format: Optional[ReviewFormat] = typer.Option(
+        None, "--format", "-f", help="text (default), markdown, json or jsonl; the SQL engines "
+                                     "write jsonl (or Parquet with -o FILE.parquet)."),
     as_of: Optional[str] = typer.Option(None, "--as-of",
                                         help="Review as of this date (YYYY-MM-DD) instead of "
                                              "each case's review_date."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here, not stdout "
+                                          "(FILE.parquet: Parquet, with an SQL engine)."),
     html_path: Optional[Path] = typer.Option(None, "--html",
                                              help="Also write a self-contained HTML report "
                                                   "(letters beside their decision graphs)."),
     path: bool = typer.Option(False, "--path", help="JSON records: add each step taken "
                               "through the decision graph, with the values it saw."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, help=JOBS_HELP),
+    engine: Optional[Engine] = typer.Option(
+        None, "--engine", "-e", help="python (the reference evaluator; default), duckdb (the "
+                                     "library compiled to SQL on embedded DuckDB; default for "
+                                     "Parquet input) or spark (the same SQL on PySpark)."),
+    spark_master: str = typer.Option("local[*]", "--spark-master",
+                                     help="With --engine spark: the Spark master URL."),
 ) -> None:
     """Review each request of each case against the guideline library."""
     day = _parse_date(as_of)
+    parquet = [p for p in case_paths if _is_parquet(Path(p))]
+    if engine is None:
+        engine = Engine.duckdb if parquet else Engine.python
+    if engine != Engine.python:
+        _sql_review(case_paths, library, engine, format, day, output, html_path, path,
+                    spark_master)
+        return
+    if parquet:
+        raise _fail(f"{parquet[0]}: Parquet is read by the SQL engines: add --engine duckdb "
+                    "(or spark)", 2)
+    format = format or ReviewFormat.text
     lib = _load_library(library)
     if html_path is not None:
         if format == ReviewFormat.jsonl:
@@ -452,6 +472,107 @@ def review(
         except dotmod.DotMissing as exc:
             raise _fail(str(exc))
         typer.echo(f"HTML report written to {html_path}", err=True)
+    if problems:
+        raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or "
+                    f"line{'s' if problems != 1 else ''} could not be reviewed (above); "
+                    "every other case was reviewed")
+
+
+class Engine(str, Enum):
+    python = "python"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+def _is_parquet(p: Path) -> bool:
+    return p.suffix == ".parquet"
+
+
+def _read_cases(paths: list[str], schema: Any) -> tuple[list[Any], int]:
+    """Every case of the files named (a Rich bar on a terminal); problems are reported on
+    stderr and counted, every other case is kept."""
+    files = _case_files(paths)
+    cases: list[Any] = []
+    problems = 0
+
+    def each() -> Iterator[Any]:
+        for f in files:
+            if f.suffix == ".jsonl":
+                yield from casesmod.iter_jsonl_file(f, schema)
+                continue
+            try:
+                yield from casesmod.load(f, schema)
+            except casesmod.CaseError as exc:
+                yield exc
+
+    total = _count_cases(files)
+    for item in _progress(each(), total, total):
+        if isinstance(item, casesmod.CaseError):
+            problems += 1
+            typer.echo(str(item), err=True)
+        else:
+            for w in item.warnings:
+                typer.echo(f"warning: {w}", err=True)
+            cases.append(item)
+    return cases, problems
+
+
+def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
+                format: Optional[ReviewFormat], day: Optional[dt.date], output: Optional[Path],
+                html_path: Optional[Path], path: bool, spark_master: str) -> None:
+    """`review` on an SQL engine: the library compiled to one query, run over the cases."""
+    from .compiler.evaluation.sql import duck, generate
+    name = engine.value
+    if format not in (None, ReviewFormat.jsonl):
+        raise _fail(f"--engine {name} writes review records: use --format jsonl (or -o "
+                    "FILE.parquet); letters come from --engine python", 2)
+    for flag, given in (("--as-of", day), ("--html", html_path), ("--path", path)):
+        if given:
+            raise _fail(f"{flag} works with --engine python only", 2)
+    if output is not None:
+        _writable(output)
+    lib = _load_library(library)
+    parquet = [p for p in case_paths if _is_parquet(Path(p))]
+    if parquet and len(case_paths) > 1:
+        raise _fail("give one Parquet cases table, or case files (not both)", 2)
+    for p in parquet:
+        if not Path(p).exists():
+            raise _fail(f"{p}: no such file or folder", 2)
+    fmt = "parquet" if output is not None and output.suffix == ".parquet" else "jsonl"
+    problems = 0
+    try:
+        if engine == Engine.duckdb:
+            runner: Any = duck.DuckEngine(lib)
+            if parquet:
+                runner.load_parquet(parquet[0])
+            else:
+                cases, problems = _read_cases(case_paths, lib.schema)
+                runner.load_cases(cases)
+        else:
+            from .compiler.evaluation.sql import spark
+            table = parquet[0] if parquet else None
+            tmp = None
+            if table is None:
+                import tempfile
+                cases, problems = _read_cases(case_paths, lib.schema)
+                tmp = tempfile.mkdtemp(prefix="guidec-")
+                table = str(Path(tmp) / "cases.parquet")
+                duck.convert(cases, table, lib)
+            runner = spark.SparkEngine(lib, master=spark_master)
+            runner.load_parquet(table)
+        if output is not None:
+            n = runner.write(output, fmt)
+            typer.echo(f"{n} review record{'s' * (n != 1)} written to {output} "
+                       f"(engine {name})", err=True)
+        else:
+            out = sys.stdout.buffer
+            for rec in runner.records():
+                out.write(render.json_line(rec))
+            out.flush()
+    except generate.SqlError as exc:
+        raise _fail(str(exc))
+    except casesmod.CaseError as exc:
+        raise _fail(str(exc))
     if problems:
         raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or "
                     f"line{'s' if problems != 1 else ''} could not be reviewed (above); "
@@ -721,6 +842,106 @@ def schema(name: SchemaName = typer.Argument(..., help="Which schema: case."),
     """Print a JSON Schema (the case-file contract)."""
     facts_schema = _load_library(library).schema if library else None
     typer.echo(json.dumps(casesmod.schema(facts_schema), indent=2))
+
+
+class Target(str, Enum):
+    sql = "sql"
+
+
+class Dialect(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+@app.command(name="compile",
+             epilog="\b\nExamples:\n  guidec compile guidelines/ --to sql --dialect duckdb > review.sql\n"
+                    "  guidec compile guidelines/ --to sql --dialect spark -o review.sql\n\n"
+                    "The query reads a table named `cases` (--table) with the columns of "
+                    "`guidec cases convert` and returns one review record per request.\n\n"
+                    + EXIT_CODES)
+def compile_(
+    paths: list[str] = typer.Argument(..., help="Guideline files or folders (the library)."),
+    to: Target = typer.Option(Target.sql, "--to", help="What to compile to: sql."),
+    dialect: Dialect = typer.Option(Dialect.duckdb, "--dialect", "-d",
+                                    help="SQL dialect: duckdb or spark."),
+    table: str = typer.Option("cases", "--table", help="The cases table the query reads."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+) -> None:
+    """Compile a guideline library to one SQL query over a cases table."""
+    from .compiler.evaluation.sql import generate
+    lib = _load_library(paths)
+    try:
+        text = generate.compile_library(lib, dialect.value, table) + ";\n"
+    except generate.SqlError as exc:
+        raise _fail(str(exc))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    _writable(output)
+    output.write_text(text, "utf-8")
+    typer.echo(f"{dialect.value} SQL for {len(lib.guidelines)} guidelines written to {output}",
+               err=True)
+
+
+cases_app = typer.Typer(help="Case files as tables: convert them to Parquet, generate test cases.",
+                        no_args_is_help=True, rich_markup_mode=None,
+                        context_settings={"help_option_names": ["-h", "--help"]})
+app.add_typer(cases_app, name="cases")
+
+
+@cases_app.command("convert", epilog="\b\nExamples:\n"
+                   "  guidec cases convert cases.jsonl -o cases.parquet\n"
+                   "  guidec review cases.parquet --library guidelines -o reviews.parquet\n\n"
+                   + EXIT_CODES)
+def cases_convert(
+    case_paths: list[str] = typer.Argument(..., metavar="CASE...",
+                                           help="Case files (YAML, JSON, JSON Lines) or folders."),
+    output: Path = typer.Option(..., "--output", "-o", help="The Parquet file to write."),
+    library: list[str] = typer.Option(["guidelines"], "--library", "-l",
+                                      help="The library whose declared facts are the columns."),
+) -> None:
+    """Read, check and normalize case files into a Parquet cases table (for --engine duckdb
+    or spark): one row per case, records as structs, lists as lists of structs."""
+    from .compiler.evaluation.sql import duck
+    _writable(output)
+    lib = _load_library(library)
+    cases, problems = _read_cases(case_paths, lib.schema)
+    n = duck.convert(cases, output, lib)
+    typer.echo(f"{n} case{'s' * (n != 1)} written to {output}", err=True)
+    if problems:
+        raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or line"
+                    f"{'s' if problems != 1 else ''} could not be read (above); every other "
+                    "case was written")
+
+
+@cases_app.command("generate", epilog="\b\nExamples:\n"
+                   "  guidec cases generate 100000 --seed 1 -o cases.jsonl\n"
+                   "  guidec cases generate 20 --library examples/payer-chiropractic\n\n"
+                   "Every declared fact, often undocumented; the terms, codes and numbers the "
+                   "guidelines test; review dates on both sides of their dates. The same seed "
+                   "gives the same cases.")
+def cases_generate(
+    count: int = typer.Argument(..., min=0, help="How many cases."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    library: list[str] = typer.Option(["guidelines"], "--library", "-l"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Write JSON Lines here, not stdout."),
+) -> None:
+    """Generate random cases for a library (JSON Lines), for load and differential tests."""
+    from .compiler.analysis.casegen import CaseGenerator
+    lib = _load_library(library)
+    gen = CaseGenerator(lib)
+    if output is not None:
+        _writable(output)
+    out = output.open("wb") if output is not None else sys.stdout.buffer
+    try:
+        for case in _progress(gen.cases(count, seed), count, count):
+            out.write(render.json_line(case))
+    finally:
+        if output is not None:
+            out.close()
+        else:
+            out.flush()
 
 
 def main() -> None:

@@ -148,9 +148,8 @@ def convert(cases: Iterable[Case], out: str | Path, library: Library,
             if progress is not None:
                 progress(1)
     try:
-        rel = con.read_json(path, format="newline_delimited", columns=duck_types(lay))
-        target = exp.Literal.string(str(out)).sql("duckdb")
-        con.execute(f"COPY (SELECT * FROM rel) TO {target} (FORMAT parquet)")
+        con.read_json(path, format="newline_delimited", columns=duck_types(lay)) \
+            .write_parquet(str(out))
     finally:
         os.unlink(path)
     return n

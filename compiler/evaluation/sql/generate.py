@@ -48,8 +48,8 @@ class SqlError(Exception):
 # ---------------------------------------------------------------- building blocks
 @functools.lru_cache(maxsize=None)
 def _skeleton(text: str, read: str) -> exp.Expression:
-    tree: exp.Expression = sqlglot.parse_one(text, read=read)
-    return tree
+    tree: Any = sqlglot.parse_one(text, read=read)
+    return tree  # type: ignore[no-any-return]
 
 
 def T(text: str, read: str = "spark", **nodes: exp.Expression) -> exp.Expression:
@@ -757,7 +757,7 @@ class LibrarySql:
     def __init__(self, library: Library, dialect: str = "duckdb") -> None:
         if dialect not in DIALECTS:
             raise SqlError(f"unknown SQL dialect {dialect!r}: choose one of "
-                           f"{', '.join(DIALECTS, copy=False)}")
+                           f"{', '.join(DIALECTS)}")
         self.library = library
         self.dialect = dialect
         self.lay = layout(library.schema)
@@ -931,13 +931,13 @@ class LibrarySql:
         both = exp.union(exp.select(exp.Star()).from_(exp.to_table("a_done"), copy=False),
                          exp.select(exp.Star()).from_(exp.to_table("b_done"), copy=False), distinct=False,
                          copy=False)
-        out = self.records(both)
+        out: Any = self.records(both)
         for name, q in ctes:
             # DuckDB would inline a CTE into each of its readers; the choice is made once.
             out = out.with_(exp.to_identifier(name, quoted=True), as_=q, copy=False,
                             materialized=True if self.dialect == "duckdb" and
-                            name.endswith("_chosen") else None)  # type: ignore[attr-defined]
-        return out
+                            name.endswith("_chosen") else None)
+        return out  # type: ignore[no-any-return]
 
     def settle(self, q: exp.Expression) -> exp.Expression:
         """library.settle: a request disputed after UR is upheld or overturned as submitted."""
@@ -998,7 +998,7 @@ class LibrarySql:
         """The query as named steps (its CTEs, then the final SELECT), for engines that
         should keep each step rather than compute it for each reader."""
         q = self.query(cases)
-        with_ = q.args.get("with_") or q.args.get("with")
+        with_: Any = q.args.get("with_") or q.args.get("with")
         out = [(cte.alias, cte.this.sql(dialect=self.dialect, identify=True))
                for cte in with_.expressions]
         q.set("with_" if "with_" in q.args else "with", None)

@@ -39,8 +39,8 @@ class SparkEngine:
                 from exc
         self.gen = LibrarySql(library, "spark")
         self.sql = self.gen.render("cases")
-        # Spark computes a CTE again for each reader: the steps are cached views instead,
-        # each read once (the same query, as statements).
+        # Spark computes a CTE again for each reader, and plans a deep query slowly: each
+        # step is computed once and checkpointed (its plan cut), then read by the next.
         self.steps = self.gen.steps("cases")
         self.spark = (SparkSession.builder.master(master).appName(app_name)
                       .config("spark.ui.enabled", "false")
@@ -64,7 +64,7 @@ class SparkEngine:
     def frame(self) -> Any:
         cached = []
         for name, sql in self.steps[:-1]:
-            df = self.spark.sql(sql).persist()
+            df = self.spark.sql(sql).localCheckpoint(eager=True)
             df.createOrReplaceTempView(name)
             cached.append(df)
         self._cached = cached
