@@ -6,7 +6,7 @@ OUT    := out
 SEED   := examples/imr-seed-pt-cervical.yaml
 PM     := guidelines/mtus/chronic_pain/physical_medicine.gl
 
-.PHONY: demo test venv system-deps graphviz chromium bench clean lint fuzz
+.PHONY: demo test venv system-deps graphviz chromium java bench bench-sql clean lint fuzz
 FUZZ_MINUTES ?= 30
 
 # Debian packages: installed when running as root, otherwise named with the command to run.
@@ -27,12 +27,16 @@ graphviz:
 chromium:
 	$(call need_pkg,chromium,chromium,--cask chromium)
 
+# The Spark engine's tests run PySpark, which needs a Java runtime.
+java:
+	$(call need_pkg,java,default-jre-headless,openjdk)
+
 system-deps: graphviz
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,spark]'
 	@touch $@
 
 venv: $(BIN)/.installed
@@ -56,7 +60,7 @@ lint: venv
 	@ln -s ../../../compiler build/typecheck/guidec/compiler
 	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p guidec
 
-test: system-deps chromium venv lint
+test: system-deps chromium java venv lint
 	$(BIN)/python -m pytest -q
 
 # The long fuzzing campaign: every core for FUZZ_MINUTES; failing inputs go to fuzz-findings/.
@@ -65,6 +69,10 @@ fuzz: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# The SQL engines against the Python engine and the hand-written script (1M and 10M cases).
+bench-sql: venv java
+	$(BIN)/python benchmarks/sql.py
 
 clean:
 	rm -rf $(VENV) $(OUT) *.egg-info .pytest_cache fuzz-findings

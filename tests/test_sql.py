@@ -1,0 +1,222 @@
+"""The SQL backend says what the Python evaluator says: differential tests on DuckDB and
+Spark, every guideline file of the project compiled, quoting, and the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlglot
+
+from guidec.compiler.analysis.casegen import CaseGenerator
+from guidec.compiler.evaluation.library import Library
+from guidec.compiler.evaluation.sql import differential, duck, generate
+from guidec.compiler.model import cases as casesmod
+from guidec.compiler.pipeline import compile_file, find_guidelines
+
+from conftest import IMR_CORPUS, ROOT, guidec
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # sqlglot parses deep queries back
+
+
+@pytest.fixture(scope="module")
+def lib() -> Library:
+    return Library.load([str(ROOT / "guidelines")])
+
+
+def _generated(lib: Library, n: int, seed: int) -> tuple[list[casesmod.Case], dict[str, dict]]:
+    dicts = list(CaseGenerator(lib).cases(n, seed))
+    return ([casesmod.from_dict(d, "generated", lib.schema) for d in dicts],
+            {d["case_id"]: d for d in dicts})
+
+
+def _check_same(lib: Library, cases: list[casesmod.Case], engine: object,
+                by_id: dict[str, dict] | None = None) -> int:
+    python = list(differential.python_records(lib, cases))
+    sql = list(engine.records())  # type: ignore[attr-defined]
+    n, bad, report = differential.differences(python, sql, by_id)
+    assert bad == 0, f"{bad} of {n} records differ:\n" + "\n".join(report)
+    return n
+
+
+def test_duckdb_decides_100000_generated_cases_as_python_does(lib):
+    cases, by_id = _generated(lib, 100_000, seed=2026)
+    engine = duck.DuckEngine(lib)
+    engine.load_cases(cases)
+    n = _check_same(lib, cases, engine, by_id)
+    assert n > 150_000  # several requests a case
+    # The generator reaches every deciding guideline of the library, and every decision.
+    python = list(differential.python_records(lib, cases[:20_000]))
+    used = {r["guideline"]["id"] for r in python if r["guideline"]}
+    deciding = {c.ir.id for c in lib.guidelines if c.ir and not c.ir.layer}
+    assert used == deciding
+    assert {r["decision"] for r in python} == {"certified", "modified", "non_certified",
+                                                "not_applicable"}
+    assert any(r["layers"] for r in python) and any(r["note"] for r in python)
+
+
+def test_duckdb_decides_the_real_and_example_cases_as_python_does(lib):
+    files = sorted(IMR_CORPUS.glob("*.yaml")) + sorted((ROOT / "examples").rglob("*.yaml"))
+    cases = []
+    for f in files:
+        try:
+            cases.extend(casesmod.load(f, lib.schema))
+        except casesmod.CaseError:
+            continue  # not a case file (a guideline's test folder may hold other YAML)
+    assert len(cases) > 217
+    engine = duck.DuckEngine(lib)
+    engine.load_cases(cases)
+    _check_same(lib, cases, engine)
+
+
+def _all_guideline_files() -> list[Path]:
+    return [Path(f) for f in find_guidelines([str(ROOT / "guidelines"), str(ROOT / "examples"),
+                                              str(ROOT / "tests" / "cases")])]
+
+
+def test_every_guideline_file_compiles_and_its_embedded_tests_agree():
+    """Each guideline of the project alone as a library, its embedded tests' cases through
+    both backends: every construct the files use compiles and means the same."""
+    from guidec.compiler.analysis import testing
+    compared = tests = 0
+    for f in _all_guideline_files():
+        c = compile_file(f)
+        if not c.ok or c.kind != "guideline" or c.ir is None or not c.ir.tests:
+            continue
+        one = Library([c])
+        cases = [testing._case_for(t, c.path, one.schema) for t in c.ir.tests]
+        tests += len(cases)
+        for dialect in generate.DIALECTS:  # the text renders and parses back in each dialect
+            sqlglot.parse_one(generate.compile_library(one, dialect), read=dialect)
+        engine = duck.DuckEngine(one)
+        engine.load_cases(cases)
+        compared += _check_same(one, cases, engine)
+    assert tests > 200 and compared >= tests  # every embedded test's case, each request
+
+
+def test_spark_decides_10000_generated_cases_as_python_does(lib):
+    from guidec.compiler.evaluation.sql import spark
+    problem = spark.java_problem()
+    assert problem is None, problem + " (make test installs it when run as root)"
+    cases, by_id = _generated(lib, 10_000, seed=7)
+    engine = spark.SparkEngine(lib)
+    try:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            table = Path(tmp) / "cases.parquet"
+            duck.convert(cases, table, lib)
+            engine.load_parquet(table)
+            n = _check_same(lib, cases, engine, by_id)
+    finally:
+        engine.stop()
+    assert n > 15_000
+
+
+HOSTILE = r"""guideline hostile.quotes "Quotes ' and \"double\"; DROP TABLE cases; --"
+  version "v'1 \\ back"
+  source "Doc's \"source\" \\n" pp. 1-2
+  applies when request.treatment in {physical_therapy}
+
+define done "visits' done" = sum history[treatment in {physical_therapy}].visits
+
+limit cap "A cap with 'quotes'"
+  allow 6 visits
+  counting done
+  partial "it's {remaining} of {requested} -- '); DROP TABLE cases; -- \\ é {done}"
+  otherwise "done: {done}; %s $1 '' \" \\"
+  cite p. 1
+
+test "cut"
+  given {case_id: h, review_date: 2016-01-01,
+         history: [{treatment: physical_therapy, visits: 2}],
+         requests: [{id: "1", treatment: physical_therapy, visits: 10}]}
+  expect modified 4 because cap
+
+test "none left"
+  given {case_id: h2, review_date: 2016-01-01,
+         history: [{treatment: physical_therapy, visits: 8}],
+         requests: [{id: "1", treatment: physical_therapy, visits: 10}]}
+  expect non_certified because cap
+"""
+
+
+def test_author_text_enters_sql_only_as_quoted_literals(tmp_path):
+    gl = tmp_path / "hostile.gl"
+    gl.write_text(HOSTILE)
+    c = compile_file(gl)
+    assert c.ok, c.render_diagnostics()
+    one = Library([c])
+    for dialect in generate.DIALECTS:
+        text = generate.compile_library(one, dialect)
+        tree = sqlglot.parse_one(text, read=dialect)  # one statement, whatever the text says
+        assert isinstance(tree, sqlglot.exp.Select)
+    from guidec.compiler.analysis import testing
+    cases = [testing._case_for(t, c.path, one.schema) for t in c.ir.tests]
+    engine = duck.DuckEngine(one)
+    engine.load_cases(cases)
+    records = list(engine.records())
+    python = list(differential.python_records(one, cases))
+    assert [r["reasons"][0]["text"] for r in records] == \
+        [r["reasons"][0]["text"] for r in python]
+    assert "'); DROP TABLE cases; -- \\ é 2." in records[0]["reasons"][0]["text"]
+    assert engine.con.execute("SELECT count(*) FROM cases").fetchone()[0] == 2  # still there
+
+
+def test_cli_compile_prints_a_query_for_each_dialect(tmp_path):
+    for dialect in ("duckdb", "spark"):
+        r = guidec("compile", "guidelines", "--to", "sql", "--dialect", dialect)
+        assert r.returncode == 0, r.stderr
+        tree = sqlglot.parse_one(r.stdout.rstrip().rstrip(";"), read=dialect)
+        names = {t.name for t in tree.find_all(sqlglot.exp.Table)}
+        assert "cases" in names
+    out = tmp_path / "q.sql"
+    r = guidec("compile", "guidelines", "--dialect", "duckdb", "--table", "claims", "-o", str(out))
+    assert r.returncode == 0 and "claims" in out.read_text()
+
+
+def test_cli_reviews_parquet_on_duckdb_as_the_python_engine_does(tmp_path, lib):
+    gen = tmp_path / "gen.jsonl"
+    table = tmp_path / "cases.parquet"
+    out = tmp_path / "reviews.parquet"
+    assert guidec("cases", "generate", "300", "--seed", "5", "-o", str(gen)).returncode == 0
+    r = guidec("cases", "convert", str(gen), "-o", str(table))
+    assert r.returncode == 0 and "300 cases written" in r.stderr, r.stderr
+    r = guidec("review", str(table), "--library", "guidelines", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "engine duckdb" in r.stderr
+    sql = _parquet_records(out)
+    python = [json.loads(line) for line in guidec(
+        "review", str(gen), "--library", "guidelines", "--format", "jsonl").stdout.splitlines()]
+    n, bad, report = differential.differences(python, sql)
+    assert n == len(python) > 300 and bad == 0, report
+    # JSON Lines to stdout from the same engine, case files in
+    lines = guidec("review", str(gen), "--library", "guidelines", "--engine", "duckdb").stdout
+    assert [json.loads(x)["decision"] for x in lines.splitlines()] == \
+        [r["decision"] for r in python]
+
+
+def _parquet_records(path: Path) -> list[dict]:
+    con = duckdb.connect()
+    cur = con.execute(f"SELECT * FROM read_parquet({sqlglot.exp.Literal.string(str(path)).sql('duckdb')})")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def test_cli_sql_engine_errors_are_clear(tmp_path):
+    r = guidec("review", "examples/imr-seed-pt-cervical.yaml", "--engine", "duckdb",
+               "--format", "text")
+    assert r.returncode == 2 and "letters come from --engine python" in r.stderr
+    r = guidec("review", "examples/imr-seed-pt-cervical.yaml", "--engine", "duckdb", "--path")
+    assert r.returncode == 2 and "--path works with --engine python only" in r.stderr
+    bad = tmp_path / "bad.parquet"
+    duckdb.connect().execute(f"COPY (SELECT 1 AS case_no, 'x' AS case_id) TO '{bad}' "
+                             "(FORMAT parquet)")
+    r = guidec("review", str(bad))
+    assert r.returncode == 1
+    assert "not a cases table" in r.stderr and "column `review_date` is missing" in r.stderr
+    assert "guidec cases convert" in r.stderr and "Traceback" not in r.stderr
+    r = guidec("review", str(bad), "--engine", "python")
+    assert r.returncode == 2 and "Parquet is read by the SQL engines" in r.stderr
