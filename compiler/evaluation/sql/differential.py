@@ -66,7 +66,7 @@ def differences(python: Iterable[dict[str, Any]], sql: Iterable[dict[str, Any]],
             continue
         bad += 1
         if len(report) < limit:
-            case = (cases or {}).get(a.get("case_id"))
+            case = (cases or {}).get(str(a.get("case_id")))
             report.append(f"case {a.get('case_id')} request {a.get('request')}: " +
                           "; ".join(f"{k}: python {x!r}, sql {y!r}" for k, (x, y) in d.items()) +
                           (f"\n  the case: {json.dumps(case, default=str)}" if case else ""))
