@@ -220,3 +220,19 @@ def test_cli_sql_engine_errors_are_clear(tmp_path):
     assert "guidec cases convert" in r.stderr and "Traceback" not in r.stderr
     r = guidec("review", str(bad), "--engine", "python")
     assert r.returncode == 2 and "Parquet is read by the SQL engines" in r.stderr
+
+
+def test_a_large_parquet_table_is_reviewed_in_runs_with_the_same_output(tmp_path, lib):
+    cases, _ = _generated(lib, 3_000, seed=11)
+    table = tmp_path / "cases.parquet"
+    duck.convert(cases, table, lib)
+    outs = {}
+    for chunk in (1_000_000, 700):  # one run; five runs of 700 cases
+        engine = duck.DuckEngine(lib)
+        engine.load_parquet(table)
+        for fmt in ("parquet", "jsonl"):
+            out = tmp_path / f"out-{chunk}.{fmt}"
+            assert engine.write(out, fmt, chunk=chunk) > 3_000
+            outs[chunk, fmt] = out
+    assert outs[700, "jsonl"].read_bytes() == outs[1_000_000, "jsonl"].read_bytes()
+    assert _parquet_records(outs[700, "parquet"]) == _parquet_records(outs[1_000_000, "parquet"])

@@ -9,6 +9,7 @@ by DuckDB (JSON Lines or Parquet) or fetched as Python dicts.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -20,6 +21,9 @@ from ...model.cases import Case, CaseError
 from ..library import Library
 from . import table
 from .generate import LibrarySql
+
+# Cases reviewed at a time from a large Parquet table (memory grows with the run, not the table).
+CHUNK = 1_000_000
 
 RECORD_FIELDS = ("case_id", "request", "treatment", "decision", "requested", "certified",
                  "certified_visits", "unit", "outcome", "x12_action", "guideline_decision",
@@ -58,6 +62,7 @@ class DuckEngine:
             self.con.execute(f"SET memory_limit = {limit}")
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute("SET enable_progress_bar = false")
+        self._parquet: str | None = None
 
     # ---- inputs
     def load_cases(self, cases: Iterable[Case], tmpdir: str | None = None) -> int:
@@ -97,9 +102,12 @@ class DuckEngine:
                             ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
                             " (write one with `guidec cases convert FILE -o cases.parquet`)")
         self.con.execute("DROP VIEW IF EXISTS cases")
+        self._parquet = str(path)
         rel.create_view("cases")
-        count: int = self.con.execute("SELECT count(*) FROM cases").fetchone()[0]
-        return count
+        count, low, high = self.con.execute(
+            "SELECT count(*), min(case_no), max(case_no) FROM cases").fetchone()
+        self._range = (low, high)
+        return int(count)
 
     # ---- outputs
     def records(self) -> Iterator[dict[str, Any]]:
@@ -116,8 +124,39 @@ class DuckEngine:
                 rec.pop("request_no", None)
                 yield rec
 
-    def write(self, out: str | Path, fmt: str) -> int:
-        """Write every record to `out` as JSON Lines or Parquet; returns how many."""
+    def write(self, out: str | Path, fmt: str, chunk: int = CHUNK) -> int:
+        """Write every record to `out` as JSON Lines or Parquet; returns how many.
+
+        A large Parquet table is reviewed a run of cases at a time (by `case_no`), each run
+        written apart and the runs joined in order, so memory stays bounded by the run."""
+        low, high = getattr(self, "_range", (None, None))  # type: Any, Any
+        if self._parquet is None or low is None or high - low < chunk:
+            return self._copy(out, fmt)
+        with tempfile.TemporaryDirectory(prefix="guidec-") as tmp:
+            parts: list[Path] = []
+            n = 0
+            for start in range(low, high + 1, chunk):
+                self.con.execute("DROP VIEW IF EXISTS cases")
+                self.con.read_parquet(self._parquet).filter(
+                    f"case_no >= {int(start)} AND case_no < {int(start + chunk)}"
+                ).create_view("cases")
+                part = Path(tmp) / f"part-{len(parts):05d}.{fmt}"
+                n += self._copy(part, fmt)
+                parts.append(part)
+            if fmt == "parquet":
+                files = "[" + ", ".join(exp.Literal.string(str(p)).sql("duckdb")
+                                        for p in parts) + "]"
+                target = exp.Literal.string(str(out)).sql("duckdb")
+                self.con.execute(f"COPY (SELECT * FROM read_parquet({files})) TO {target} "
+                                 "(FORMAT parquet)")
+            else:
+                with open(out, "wb") as dst:
+                    for p in parts:
+                        with open(p, "rb") as src:
+                            shutil.copyfileobj(src, dst, 1 << 20)
+        return n
+
+    def _copy(self, out: str | Path, fmt: str) -> int:
         fields = ", ".join(exp.to_identifier(f, quoted=True).sql("duckdb")
                            for f in RECORD_FIELDS)
         target = exp.Literal.string(str(out)).sql("duckdb")

@@ -610,6 +610,7 @@ class GuidelineSql:
         certified = case((failed, exp.Cast(this=lit(0), to=exp.DataType.build(self.qtype))),
                          (T(":a IS NOT NULL", a=allowance), allowance),
                          default=col(self.n("requested")))
+        # A reason is built (its text written) only for the rules the letter keeps.
         reasons = []
         for rc in self.rules:
             o = col(rc.c("out"))
@@ -618,16 +619,16 @@ class GuidelineSql:
                          is_true(T(":o = 'partial' AND :al = :a", o=o, al=col(rc.c("allowed")),
                                    a=allowance))),
                         default=exp.false())
-            reasons.append(T("STRUCT(:k AS keep, :r AS rule, :o AS kind, :t AS text, "
-                             ":c AS citation)", k=keep, r=lit(rc.rule.name), o=o,
+            reasons.append(T("CASE WHEN :k THEN STRUCT(:r AS rule, :o AS kind, :t AS text, "
+                             ":c AS citation) END", k=keep, r=lit(rc.rule.name), o=o,
                              t=self._text(rc), c=lit(rc.rule.citation)))
+        none = exp.Cast(this=exp.Array(expressions=[]),
+                        to=exp.DataType.build(REASON_TYPE, dialect="spark"))
         if reasons:
-            kept = T("TRANSFORM(FILTER(:a, x -> x.keep), x -> STRUCT(x.rule AS rule, "
-                     "x.kind AS kind, x.text AS text, x.citation AS citation))",
-                     a=array(reasons))
+            kept = T("CASE WHEN :f OR :a IS NOT NULL THEN FILTER(:r, x -> x IS NOT NULL) "
+                     "ELSE :none END", f=failed, a=allowance, r=array(reasons), none=none)
         else:
-            kept = exp.Cast(this=exp.Array(expressions=[]),
-                            to=exp.DataType.build(REASON_TYPE, dialect="spark"))
+            kept = none
         return [(self.n("decision"), decision), (self.n("certified"), certified), (self.n("reasons"), kept)]
 
     # ---- reason texts
