@@ -31,6 +31,7 @@ import sqlglot
 from sqlglot import exp
 
 from ...model import facts, ir
+from ...model.graph import walk
 from ...pipeline import Compiled
 from ..evaluate import sentences
 from ..library import Library, _treatments
@@ -166,10 +167,14 @@ _COLLECTIONS = ("diagnoses", "history", "surgeries", "visits")
 class Expressions:
     """IR expressions of one guideline → SQL trees over one row of requests."""
 
-    def __init__(self, g: ir.Guideline, dialect: str, lay: Layout) -> None:
+    def __init__(self, g: ir.Guideline, dialect: str, lay: Layout,
+                 columns: dict[str, str] | None = None) -> None:
         self.g = g
         self.dialect = dialect
         self.lay = lay
+        # Definitions already computed as columns of the row (name → column); the others
+        # are compiled in place.
+        self.columns = columns if columns is not None else {}
         self._defs: dict[str, exp.Expression] = {}
         self._busy: set[str] = set()
 
@@ -187,6 +192,8 @@ class Expressions:
         return out
 
     def definition(self, name: str, s: Scope) -> exp.Expression:
+        if name in self.columns:
+            return col(self.columns[name])
         if s.entries:  # inside an aggregate: compiled in place (it may read the entry)
             return self.expr(self.g.definitions[name].expr, s)
         found = self._defs.get(name)
@@ -435,7 +442,8 @@ class GuidelineSql:
         self.dialect = dialect
         self.lay = lay
         self.p = prefix
-        self.x = Expressions(g, dialect, lay)
+        self.x = Expressions(g, dialect, lay, columns={})  # rules read definitions' columns
+        self.xi = Expressions(g, dialect, lay)  # `applies when`, read before any column
         self.rules = [_RuleCols(i, r, prefix) for i, r in enumerate(g.rules)]
         self.qfield = g.quantity_field
         self.qtype = lay.records["request"].get(self.qfield, "BIGINT")
@@ -456,7 +464,7 @@ class GuidelineSql:
             tests.append(T(":t <= :d", t=today, d=lit(g.effective_until)))
         for key, value in g.scope:
             tests.append(is_true(T(":c = :v", c=col(key), v=lit(value))))
-        tests.append(is_true(self.x.expr(g.applies) if g.applies is not None
+        tests.append(is_true(self.xi.expr(g.applies) if g.applies is not None
                              else exp.false()))
         return exp.Paren(this=and_(*tests))
 
@@ -719,8 +727,14 @@ class GuidelineSql:
     def decide(self, source: exp.Expression, keep: Sequence[str]) -> exp.Select:
         """A SELECT of `keep` columns of `source` and the guideline's decision of each row."""
         q: exp.Expression = source
-        stages = [self._stage1(), self._stage2(), self._stage3(), self._stage4(),
-                  self._stage5(), self._stage6(), self._stage7()]
+        # Each definition once a row, as a column, in the order they depend on each other.
+        stages = []
+        for names in _def_layers(self.g):
+            stages.append([(f"{self.p}d_{name}", self.x.expr(self.g.definitions[name].expr))
+                           for name in names])
+            self.x.columns.update({name: f"{self.p}d_{name}" for name in names})
+        stages += [self._stage1(), self._stage2(), self._stage3(), self._stage4(),
+                   self._stage5(), self._stage6(), self._stage7()]
         for i, cols in enumerate(stages):
             if not cols:
                 continue
@@ -733,6 +747,26 @@ class GuidelineSql:
                            *[col(self.n(k)) for k in _DETERMINATION]).from_(
             exp.Subquery(this=q, alias=exp.TableAlias(this=exp.to_identifier("s", quoted=True))), copy=False)
         return final
+
+
+# DuckDB would inline a CTE into each of its readers: the choice is made once and kept, for
+# each guideline's branch reads it.
+_MATERIALIZED = {"a_chosen": True, "b_chosen": True}
+
+
+def _def_layers(g: ir.Guideline) -> list[list[str]]:
+    """The definitions in layers: each reads only definitions of earlier layers."""
+    deps = {name: {n.name for n in walk(d.expr) if isinstance(n, ir.DefRef)} - {name}
+            for name, d in g.definitions.items()}
+    layers: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(deps):
+        ready = [n for n in deps if n not in done and deps[n] <= done]
+        if not ready:  # a cycle (the checker refuses one): leave the rest compiled in place
+            break
+        layers.append(ready)
+        done |= set(ready)
+    return layers
 
 
 # ---------------------------------------------------------------- the library
@@ -934,10 +968,9 @@ class LibrarySql:
                          copy=False)
         out: Any = self.records(both)
         for name, q in ctes:
-            # DuckDB would inline a CTE into each of its readers; the choice is made once.
             out = out.with_(exp.to_identifier(name, quoted=True), as_=q, copy=False,
-                            materialized=True if self.dialect == "duckdb" and
-                            name.endswith("_chosen") else None)
+                            materialized=_MATERIALIZED.get(name) if self.dialect == "duckdb"
+                            else None)
         return out  # type: ignore[no-any-return]
 
     def settle(self, q: exp.Expression) -> exp.Expression:
