@@ -540,6 +540,7 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
             raise _fail(f"{p}: no such file or folder", 2)
     fmt = "parquet" if output is not None and output.suffix == ".parquet" else "jsonl"
     problems = 0
+    tmp: Optional[str] = None  # Spark reads case files from a Parquet table written here
     try:
         if engine == Engine.duckdb:
             runner: Any = duck.DuckEngine(lib)
@@ -551,7 +552,6 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
         else:
             from .compiler.evaluation.sql import spark
             table = parquet[0] if parquet else None
-            tmp = None
             if table is None:
                 import tempfile
                 cases, problems = _read_cases(case_paths, lib.schema)
@@ -573,6 +573,10 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
         raise _fail(str(exc))
     except casesmod.CaseError as exc:
         raise _fail(str(exc))
+    finally:
+        if tmp is not None:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
     if problems:
         raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or "
                     f"line{'s' if problems != 1 else ''} could not be reviewed (above); "

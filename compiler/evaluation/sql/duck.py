@@ -20,7 +20,7 @@ from sqlglot import exp
 from ...model.cases import Case, CaseError
 from ..library import Library
 from . import table
-from .generate import LibrarySql
+from .generate import LibrarySql, cached
 
 # Cases reviewed at a time from a large Parquet table (memory grows with the run, not the table).
 CHUNK = 1_000_000
@@ -53,7 +53,7 @@ class DuckEngine:
         duckdb = _duckdb()
         self.gen = LibrarySql(library, "duckdb")
         self.lay = self.gen.lay
-        self.sql = self.gen.render("cases")
+        self.sql = cached(library, ("query", "duckdb"), lambda: self.gen.render("cases"))
         self.con = duckdb.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")

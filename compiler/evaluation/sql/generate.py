@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -1051,5 +1051,23 @@ def _py_number(x: exp.Expression) -> exp.Expression:
 
 def compile_library(library: Library, dialect: str = "duckdb", cases: str = "cases",
                     pretty: bool = True) -> str:
-    """The SQL text of a library's review query for a dialect."""
-    return LibrarySql(library, dialect).render(cases, pretty=pretty)
+    """The SQL text of a library's review query for a dialect (kept in guidec's cache under
+    a key of every guideline's text and declarations, like compiled guidelines)."""
+    text: str = cached(library, ("text", dialect, cases, str(pretty)),
+                       lambda: LibrarySql(library, dialect).render(cases, pretty=pretty))
+    return text
+
+
+def cached(library: Library, what: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+    """`compute()` for this library, from the cache when its files are unchanged."""
+    from ... import diskcache
+    from ...model import facts as factsmod
+    parts = [diskcache.text("\0".join(what))]
+    try:
+        for c in library.guidelines:
+            parts += [diskcache.text(c.path), diskcache.text(c.source)]
+            for f in factsmod.declaration_files(c.path):
+                parts += [diskcache.text(str(f)), f.read_bytes()]
+    except OSError:
+        return compute()
+    return diskcache.memo("sql", parts, compute, lambda x: isinstance(x, (str, list)))

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from ...model.cases import CaseError
 from ..library import Library
 from .duck import RECORD_FIELDS
-from .generate import LibrarySql
+from .generate import LibrarySql, cached
 
 
 def java_problem() -> str | None:
@@ -38,10 +38,10 @@ class SparkEngine:
             raise CaseError("the Spark engine needs PySpark: pip install 'guidec[spark]'") \
                 from exc
         self.gen = LibrarySql(library, "spark")
-        self.sql = self.gen.render("cases")
+        self.sql = cached(library, ("query", "spark"), lambda: self.gen.render("cases"))
         # Spark computes a CTE again for each reader, and plans a deep query slowly: each
         # step is computed once and checkpointed (its plan cut), then read by the next.
-        self.steps = self.gen.steps("cases")
+        self.steps = cached(library, ("steps", "spark"), lambda: self.gen.steps("cases"))
         self.spark = (SparkSession.builder.master(master).appName(app_name)
                       .config("spark.ui.enabled", "false")
                       .config("spark.ui.showConsoleProgress", "false")
