@@ -390,6 +390,10 @@ class Expressions:
             step = exp.Lambda(this=T(":a + COALESCE(:f, :z)", a=exp.Column(this=acc.copy()),
                                      f=fld(), z=zero),
                               expressions=[acc.copy(), ident.copy()])
+            if self.dialect == "duckdb":  # a list sum runs faster than a reduce there
+                total = T("COALESCE(LIST_SUM(TRANSFORM(:x, :l)), :z)", read="duckdb",
+                          x=selected, l=lam(T("COALESCE(:f, :z)", f=fld(), z=zero)), z=zero)
+                return guarded(total)
             return guarded(exp.Reduce(this=selected, initial=zero.copy(), merge=step))
         if kind in {"latest", "earliest"}:
             assert fld is not None
