@@ -60,7 +60,8 @@ app = typer.Typer(
     epilog="\b\nExamples:\n  guidec check guidelines/\n"
            "  guidec review examples/imr-seed-pt-cervical.yaml --library guidelines\n"
            "  guidec review cases.jsonl --library guidelines --format jsonl > out.jsonl\n"
-           "  guidec schema case > case.schema.json\n\n" + EXIT_CODES,
+           "  guidec schema case > case.schema.json\n"
+           "  guidec compile guidelines/ --to sql --dialect spark > review.sql\n\n" + EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -403,7 +404,11 @@ JOBS_HELP = "Worker processes (0: one per core). Output is in input order whatev
                     "  guidec review examples/imr-seed-pt-cervical.yaml --library guidelines\n"
                     "  guidec review case.yaml --library guidelines --format markdown\n"
                     "  guidec review cases.jsonl --library guidelines --format jsonl > out.jsonl\n"
-                    "  guidec review case.yaml --library guidelines --as-of 2016-12-01\n\n"
+                    "  guidec review case.yaml --library guidelines --as-of 2016-12-01\n"
+                    "  guidec review cases.parquet --library guidelines -o reviews.parquet\n"
+                    "  guidec review cases.jsonl --engine duckdb > reviews.jsonl\n"
+                    "  guidec review cases.parquet --engine spark --spark-master spark://head:7077"
+                    " -o reviews/\n\n"
                     + EXIT_CODES)
 def review(
     case_paths: list[str] = typer.Argument(..., metavar="CASE...",
