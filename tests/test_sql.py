@@ -236,3 +236,40 @@ def test_a_large_parquet_table_is_reviewed_in_runs_with_the_same_output(tmp_path
             outs[chunk, fmt] = out
     assert outs[700, "jsonl"].read_bytes() == outs[1_000_000, "jsonl"].read_bytes()
     assert _parquet_records(outs[700, "parquet"]) == _parquet_records(outs[1_000_000, "parquet"])
+
+
+SCOPED = """guideline payer.{name}.pt "PT for {name}"
+  version "1"
+  effective {start}
+  source "{name} policy" p. 1
+  applies when request.treatment in {{physical_therapy}}
+  {scope}
+
+limit cap "{cap} visits"
+  allow {cap} visits
+  cite p. 1
+"""
+
+
+def test_the_choice_by_scope_date_and_precedence_is_the_same_in_sql(tmp_path):
+    """Payers' guidelines scoped to them, and two unscoped ones of equal precedence told
+    apart by the date they are in force from: the SQL choice is the library's."""
+    for name, scope, start, cap in (("acme", 'scope payer "Acme Health"', "2010-01-01", 6),
+                                    ("bolt", 'scope payer "Bolt Mutual"', "2010-01-01", 10),
+                                    ("old", "", "2009-01-01", 12),
+                                    ("new", "", "2012-06-01", 8)):
+        (tmp_path / f"{name}.gl").write_text(SCOPED.format(name=name, scope=scope,
+                                                           start=start, cap=cap))
+    lib = Library.load([str(tmp_path)])
+    dicts = list(CaseGenerator(lib).cases(3_000, 9))
+    for i, d in enumerate(dicts):
+        d["payer"] = ("Acme Health", "Bolt Mutual", None)[i % 3]
+        if d["payer"] is None:
+            del d["payer"]
+    cases = [casesmod.from_dict(d, "generated", lib.schema) for d in dicts]
+    engine = duck.DuckEngine(lib)
+    engine.load_cases(cases)
+    _check_same(lib, cases, engine, {d["case_id"]: d for d in dicts})
+    chosen = {r["guideline"]["id"] for r in differential.python_records(lib, cases)
+              if r["guideline"]}
+    assert chosen == {"payer.acme.pt", "payer.bolt.pt", "payer.old.pt", "payer.new.pt"}
