@@ -531,7 +531,7 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
     if format not in (None, ReviewFormat.jsonl):
         raise _fail(f"--engine {name} writes review records: use --format jsonl (or -o "
                     "FILE.parquet); letters come from --engine python", 2)
-    for flag, given in (("--as-of", day), ("--html", html_path), ("--path", path)):
+    for flag, given in (("--as-of", day), ("--html", html_path)):
         if given:
             raise _fail(f"{flag} works with --engine python only", 2)
     if output is not None:
@@ -548,7 +548,7 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
     tmp: Optional[str] = None  # Spark reads case files from a Parquet table written here
     try:
         if engine == Engine.duckdb:
-            runner: Any = duck.DuckEngine(lib)
+            runner: Any = duck.DuckEngine(lib, path=path)
             if parquet:
                 runner.load_parquet(parquet[0])
             else:
@@ -563,7 +563,7 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
                 tmp = tempfile.mkdtemp(prefix="guidec-")
                 table = str(Path(tmp) / "cases.parquet")
                 duck.convert(cases, table, lib)
-            runner = spark.SparkEngine(lib, master=spark_master)
+            runner = spark.SparkEngine(lib, master=spark_master, path=path)
             runner.load_parquet(table)
         if output is not None:
             n = runner.write(output, fmt)

@@ -35,7 +35,8 @@ def _generated(lib: Library, n: int, seed: int) -> tuple[list[casesmod.Case], di
 
 def _check_same(lib: Library, cases: list[casesmod.Case], engine: object,
                 by_id: dict[str, dict] | None = None) -> int:
-    python = list(differential.python_records(lib, cases))
+    path = getattr(engine, "path", False)  # with --path, every step and the values it saw
+    python = list(differential.python_records(lib, cases, path=path))
     sql = list(engine.records())  # type: ignore[attr-defined]
     n, bad, report = differential.differences(python, sql, by_id)
     assert bad == 0, f"{bad} of {n} records differ:\n" + "\n".join(report)
@@ -67,7 +68,7 @@ def test_duckdb_decides_the_real_and_example_cases_as_python_does(lib):
         except casesmod.CaseError:
             continue  # not a case file (a guideline's test folder may hold other YAML)
     assert len(cases) > 217
-    engine = duck.DuckEngine(lib)
+    engine = duck.DuckEngine(lib, path=True)
     engine.load_cases(cases)
     _check_same(lib, cases, engine)
 
@@ -91,7 +92,7 @@ def test_every_guideline_file_compiles_and_its_embedded_tests_agree():
         tests += len(cases)
         for dialect in generate.DIALECTS:  # the text renders and parses back in each dialect
             sqlglot.parse_one(generate.compile_library(one, dialect), read=dialect)
-        engine = duck.DuckEngine(one)
+        engine = duck.DuckEngine(one, path=True)
         engine.load_cases(cases)
         compared += _check_same(one, cases, engine)
     assert tests > 200 and compared >= tests  # every embedded test's case, each request
@@ -209,8 +210,9 @@ def test_cli_sql_engine_errors_are_clear(tmp_path):
     r = guidec("review", "examples/imr-seed-pt-cervical.yaml", "--engine", "duckdb",
                "--format", "text")
     assert r.returncode == 2 and "letters come from --engine python" in r.stderr
-    r = guidec("review", "examples/imr-seed-pt-cervical.yaml", "--engine", "duckdb", "--path")
-    assert r.returncode == 2 and "--path works with --engine python only" in r.stderr
+    r = guidec("review", "examples/imr-seed-pt-cervical.yaml", "--engine", "duckdb", "--as-of",
+               "2016-01-01")
+    assert r.returncode == 2 and "--as-of works with --engine python only" in r.stderr
     bad = tmp_path / "bad.parquet"
     duckdb.connect().execute(f"COPY (SELECT 1 AS case_no, 'x' AS case_id) TO '{bad}' "
                              "(FORMAT parquet)")
@@ -273,3 +275,13 @@ def test_the_choice_by_scope_date_and_precedence_is_the_same_in_sql(tmp_path):
     chosen = {r["guideline"]["id"] for r in differential.python_records(lib, cases)
               if r["guideline"]}
     assert chosen == {"payer.acme.pt", "payer.bolt.pt", "payer.old.pt", "payer.new.pt"}
+
+
+def test_cli_path_from_duckdb_is_the_python_engines(tmp_path):
+    args = ("review", "examples/imr-seed-pt-cervical.yaml", "--library", "guidelines", "--path")
+    [py] = [json.loads(x) for x in guidec(*args, "--format", "jsonl").stdout.splitlines()]
+    [sq] = [json.loads(x) for x in guidec(*args, "--engine", "duckdb").stdout.splitlines()]
+    assert sq["path"] == py["path"]
+    assert [s["node"] for s in sq["path"]][:2] == ["applies", "rule:general_course"]
+    assert sq["path"][-1] == {"node": "outcome:non_certified", "outcome": "non_certified",
+                              "values": {"certified": 0}}

@@ -19,10 +19,13 @@ COMPARED = ("case_id", "request", "treatment", "decision", "requested", "certifi
             "note", "layers")
 
 
-def python_records(lib: Library, cases: Iterable[Case]) -> Iterator[dict[str, Any]]:
+def python_records(lib: Library, cases: Iterable[Case],
+                   path: bool = False) -> Iterator[dict[str, Any]]:
+    """The Python engine's records, as its JSON output reads them back."""
     for case in cases:
         for rv in lib.review(case):
-            yield render.to_json(rv, path=False)
+            rec = render.to_json(rv, path=path)
+            yield json.loads(render.json_line(rec)) if path else rec
 
 
 def _same(x: Any, y: Any) -> bool:
@@ -45,6 +48,8 @@ def difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any
         out["guideline"] = (ga, gb)
     if _reasons(a) != _reasons(b):
         out["reasons"] = (_reasons(a), _reasons(b))
+    if "path" in a and "path" in b and a["path"] != b["path"]:
+        out["path"] = (a["path"], b["path"])
     return out
 
 

@@ -8,6 +8,7 @@ by DuckDB (JSON Lines or Parquet) or fetched as Python dicts.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -49,11 +50,13 @@ class DuckEngine:
     """A library compiled once for DuckDB; run on any number of inputs."""
 
     def __init__(self, library: Library, threads: int | None = None,
-                 memory_limit: str | None = None) -> None:
+                 memory_limit: str | None = None, path: bool = False) -> None:
         duckdb = _duckdb()
-        self.gen = LibrarySql(library, "duckdb")
+        self.path = path
+        self.gen = LibrarySql(library, "duckdb", path=path)
         self.lay = self.gen.lay
-        self.sql = cached(library, ("query", "duckdb"), lambda: self.gen.render("cases"))
+        self.sql = cached(library, ("query", "duckdb", str(path)),
+                          lambda: self.gen.render("cases"))
         self.con = duckdb.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -119,10 +122,7 @@ class DuckEngine:
             if not chunk:
                 return
             for row in chunk:
-                rec = dict(zip(names, row))
-                rec.pop("case_no", None)
-                rec.pop("request_no", None)
-                yield rec
+                yield tidy(dict(zip(names, row)), self.path)
 
     def write(self, out: str | Path, fmt: str, chunk: int = CHUNK) -> int:
         """Write every record to `out` as JSON Lines or Parquet; returns how many.
@@ -158,13 +158,25 @@ class DuckEngine:
 
     def _copy(self, out: str | Path, fmt: str) -> int:
         fields = ", ".join(exp.to_identifier(f, quoted=True).sql("duckdb")
-                           for f in RECORD_FIELDS)
+                           for f in (*RECORD_FIELDS, *(("path",) if self.path else ())))
         target = exp.Literal.string(str(out)).sql("duckdb")
         options = "FORMAT parquet" if fmt == "parquet" else "FORMAT json"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW reviews AS {self.sql}")
         done = self.con.execute(f"COPY (SELECT {fields} FROM reviews) TO {target} ({options})")
         n: int = done.fetchone()[0]  # COPY answers with the number of rows written
         return n
+
+
+def tidy(rec: dict[str, Any], path: bool) -> dict[str, Any]:
+    """A record as the Python engine writes it: no row numbers, and the values each step of
+    the path saw as an object (SQL carries them as JSON text)."""
+    rec.pop("case_no", None)
+    rec.pop("request_no", None)
+    steps = rec.pop("path", None)
+    if path:
+        rec["path"] = [{"node": s["node"], "outcome": s["outcome"],
+                        "values": json.loads(s["values"])} for s in steps or ()]
+    return rec
 
 
 def _norm(t: str) -> str:

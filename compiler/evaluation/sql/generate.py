@@ -419,6 +419,7 @@ class Expressions:
 # ---------------------------------------------------------------- one guideline
 _DETERMINATION = ["decision", "certified", "requested", "reasons"]
 REASON_TYPE = "ARRAY<STRUCT<`rule`: STRING, `kind`: STRING, `text`: STRING, `citation`: STRING>>"
+PATH_TYPE = "ARRAY<STRUCT<`node`: STRING, `outcome`: STRING, `values`: STRING>>"
 
 
 def _kind_of(t: facts.Type) -> str:
@@ -441,11 +442,13 @@ class GuidelineSql:
     """One guideline's decision for each row of a relation, as a chain of SELECTs each
     adding columns (a rule's guard, its values, its outcome, then the decision)."""
 
-    def __init__(self, g: ir.Guideline, dialect: str, lay: Layout, prefix: str = "g") -> None:
+    def __init__(self, g: ir.Guideline, dialect: str, lay: Layout, prefix: str = "g",
+                 path: bool = False) -> None:
         self.g = g
         self.dialect = dialect
         self.lay = lay
         self.p = prefix
+        self.path = path  # also each step taken through the graph (`--path`)
         self.x = Expressions(g, dialect, lay, columns={})  # rules read definitions' columns
         self.xi = Expressions(g, dialect, lay)  # `applies when`, read before any column
         self.rules = [_RuleCols(i, r, prefix) for i, r in enumerate(g.rules)]
@@ -643,6 +646,91 @@ class GuidelineSql:
             kept = none
         return [(self.n("decision"), decision), (self.n("certified"), certified), (self.n("reasons"), kept)]
 
+    # ---- the path through the graph (Python's `Determination.trace`)
+    def _json(self, fields: list[tuple[str, exp.Expression]]) -> exp.Expression:
+        """A JSON object of these fields, nulls kept (the values a step saw)."""
+        if not fields:
+            return exp.Literal.string("{}")
+        s = struct(fields)
+        if self.dialect == "spark":
+            return T("TO_JSON(:s, MAP('ignoreNullFields', 'false'))", s=s)
+        return exp.Cast(this=exp.Anonymous(this="TO_JSON", expressions=[s]),
+                        to=exp.DataType.build("STRING"))
+
+    def _step_values(self, rc: _RuleCols) -> exp.Expression:
+        r = rc.rule
+        if r.kind == "deny":
+            return self._json([])
+        if r.kind == "require":
+            fields = [("must", col(rc.c("must")))]
+            for node in walk(r.must) if r.must is not None else ():
+                if isinstance(node, (ir.Fact, ir.DefRef)) and node.type.kind in facts.NUMERIC:
+                    label = f"{node.record}.{node.name}" if isinstance(node, ir.Fact) \
+                        else node.name
+                    if all(label != k for k, _ in fields[1:]) and len(fields) < 4:
+                        fields.append((label, self.x.expr(node)))
+            return self._json(fields)
+        allow = r.allow
+        assert allow is not None
+        prior, req = col(rc.c("prior")), col(self.n("requested"))
+        counts = r.counting is not None
+        prior_u = T(":p IS NULL", p=prior)
+        cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
+            else exp.false()
+        ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
+                   e=col(rc.c("extension")))
+        head = [("prior", prior), ("requested", req)] if counts else [("requested", req)]
+        main = list(head)
+        pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
+        al = col(rc.c("al"))
+        remaining = case((T(":a <= 0", a=al), lit(0)), default=al)
+        variants = []
+        for extended in (False, True) if r.kind == "trial" else (False,):
+            fields = list(main) + ([("extension", col(rc.c("extension")))] if extended else [])
+            fields.append(("cap", col(rc.c("cap"))))
+            if allow.per_week is not None:
+                fields += [("per_week", pw), ("weeks", wk)]
+            variants.append((extended, fields))
+        whens = [(prior_u, self._json([("prior", exp.Null()), ("requested", req)])),
+                 (cap_u, self._json([("requested", req), ("cap", exp.Null())])),
+                 (ext_no, self._json(head + [("extension", col(rc.c("extension")))]))]
+        for extended, fields in variants:
+            spread_fields = fields + [("remaining", remaining)]
+            if allow.over_weeks is not None and allow.per_week is None:
+                with_weeks = fields + [("weeks", wk), ("remaining", remaining)]
+                body = case((col(rc.c("spread")), self._json(with_weeks)),
+                            default=self._json(spread_fields))
+            else:
+                body = self._json(spread_fields)
+            whens.append((col(rc.c("exhausted")) if extended else T("NOT :x",
+                                                                   x=col(rc.c("exhausted"))),
+                          body))
+        return case(*whens)
+
+    def _path(self) -> exp.Expression:
+        names = {rc.rule.name: rc for rc in self.rules}
+        steps = [T("STRUCT('applies' AS node, 'applies' AS outcome, '{}' AS `values`)")]
+        for rc in self.rules:
+            r = rc.rule
+            guard = col(rc.c("guard"))
+            overriders = [names[o.rule.name] for o in self.rules if r.name in o.rule.overrides]
+            hidden = or_(*[is_true(col(o.c("guard"))) for o in overriders]) if overriders \
+                else exp.false()
+            outcome = case((T("NOT COALESCE(:g, FALSE)", g=guard),
+                            exp.Literal.string("not applicable")),
+                           (hidden, exp.Literal.string("overridden")),
+                           default=col(rc.c("out")))
+            values = case((T("NOT COALESCE(:g, FALSE)", g=guard),
+                           self._json([("when", guard)])),
+                          (hidden, exp.Literal.string("{}")),
+                          default=self._step_values(rc))
+            steps.append(T("STRUCT(:n AS node, :o AS outcome, :v AS `values`)",
+                           n=lit(f"rule:{r.name}"), o=outcome, v=values))
+        decision = col(self.n("decision"))
+        steps.append(T("STRUCT(CONCAT('outcome:', :d) AS node, :d AS outcome, :v AS `values`)",
+                       d=decision, v=self._json([("certified", col(self.n("certified")))])))
+        return array(steps)
+
     # ---- reason texts
     def _values(self, rc: _RuleCols) -> dict[str, exp.Expression]:
         """Placeholder → its text, as the rule's values give it (Python's `values` dict):
@@ -739,6 +827,8 @@ class GuidelineSql:
             self.x.columns.update({name: f"{self.p}d_{name}" for name in names})
         stages += [self._stage1(), self._stage2(), self._stage3(), self._stage4(),
                    self._stage5(), self._stage6(), self._stage7()]
+        if self.path:
+            stages.append([(self.n("path"), self._path())])
         for i, cols in enumerate(stages):
             if not cols:
                 continue
@@ -748,7 +838,8 @@ class GuidelineSql:
                 sel = sel.select(exp.alias_(value, name, quoted=True), append=True, copy=False)
             q = sel
         final = exp.select(*[col(k) for k in keep],
-                           *[col(self.n(k)) for k in _DETERMINATION]).from_(
+                           *[col(self.n(k)) for k in _DETERMINATION],
+                           *([col(self.n("path"))] if self.path else [])).from_(
             exp.Subquery(this=q, alias=exp.TableAlias(this=exp.to_identifier("s", quoted=True))), copy=False)
         return final
 
@@ -793,7 +884,7 @@ def _subq(q: exp.Expression, alias: str) -> exp.Subquery:
 class LibrarySql:
     """The whole library as one query over a cases table (a table name or a subquery)."""
 
-    def __init__(self, library: Library, dialect: str = "duckdb") -> None:
+    def __init__(self, library: Library, dialect: str = "duckdb", path: bool = False) -> None:
         if dialect not in DIALECTS:
             raise SqlError(f"unknown SQL dialect {dialect!r}: choose one of "
                            f"{', '.join(DIALECTS)}")
@@ -803,7 +894,8 @@ class LibrarySql:
         gs = [c for c in library.guidelines if c.ir is not None]
         self.deciders = _order(c for c in gs if not c.ir.layer)  # type: ignore[union-attr]
         self.layers = [c for c in gs if c.ir.layer]  # type: ignore[union-attr]
-        self.sql = {id(c): GuidelineSql(c.ir, dialect, self.lay)  # type: ignore[arg-type]
+        self.path = path  # records carry each step taken through the graph
+        self.sql = {id(c): GuidelineSql(c.ir, dialect, self.lay, path=path)  # type: ignore[arg-type]
                     for c in gs}
 
     # ---- the rows
@@ -839,7 +931,11 @@ class LibrarySql:
                        "g_requested", quoted=True),
             exp.alias_(exp.Cast(this=exp.Array(expressions=[]),
                                 to=exp.DataType.build(REASON_TYPE, dialect="spark")),
-                       "g_reasons", quoted=True)).from_(rows_of.copy(), copy=False).where(T("gid IS NULL"), copy=False)
+                       "g_reasons", quoted=True),
+            *([exp.alias_(exp.Cast(this=exp.Array(expressions=[]),
+                                   to=exp.DataType.build(PATH_TYPE, dialect="spark")),
+                          "g_path", quoted=True)] if self.path else [])
+        ).from_(rows_of.copy(), copy=False).where(T("gid IS NULL"), copy=False)
         for c in which:
             rows = exp.select(exp.Star()).from_(rows_of.copy(), copy=False).where(
                 T("gid = :g", g=lit(c.ir.id)), copy=False)  # type: ignore[union-attr]
@@ -850,7 +946,8 @@ class LibrarySql:
                            quoted=True),
                 exp.alias_(exp.Cast(this=col("g_requested"), to=dbl.copy()), "g_requested",
                            quoted=True),
-                col("g_reasons")).from_(_subq(part, "p"), copy=False)
+                col("g_reasons"), *([col("g_path")] if self.path else [])).from_(
+                    _subq(part, "p"), copy=False)
             out = exp.union(out, typed, distinct=False, copy=False)
         return out
 
@@ -858,7 +955,7 @@ class LibrarySql:
         """The layers (a statute's cap) applied beside the deciding guideline, in library
         order: the stricter stands (`library._beside`)."""
         keep = [*ROW_COLUMNS, "gid", "g_decision", "g_certified", "g_requested", "g_reasons",
-                "layers"]
+                *(["g_path"] if self.path else []), "layers"]
         q: exp.Expression = exp.select(exp.Star(), exp.alias_(
             exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("ARRAY<STRING>")),
             "layers", quoted=True)).from_(_subq(decided, "d"), copy=False)
@@ -1028,9 +1125,10 @@ class LibrarySql:
             "  WHEN 'non_certified' THEN 'A3' END AS x12_action,"
             " g_decision AS guideline_decision, g_certified AS guideline_certified, note,"
             " :guideline AS guideline, DATE_FORMAT(review_date, 'yyyy-MM-dd') AS as_of,"
-            " layers, g_reasons AS reasons, case_no, request_no"
+            " layers, g_reasons AS reasons, :path, case_no, request_no"
             " FROM :q ORDER BY case_no, request_no",
-            unit=unit, guideline=guideline, q=_subq(q, "all"))
+            unit=unit, guideline=guideline, q=_subq(q, "all"),
+            path=_as(col("g_path") if self.path else typed_null(PATH_TYPE), "path"))
 
     def steps(self, cases: str = "cases") -> list[tuple[str, str]]:
         """The query as named steps (its CTEs, then the final SELECT), for engines that
@@ -1045,6 +1143,10 @@ class LibrarySql:
 
     def render(self, cases: str = "cases", pretty: bool = False) -> str:
         return self.query(cases).sql(dialect=self.dialect, identify=True, pretty=pretty)
+
+
+def _as(x: exp.Expression, name: str) -> exp.Expression:
+    return exp.Alias(this=x, alias=exp.to_identifier(name, quoted=True))
 
 
 def _py_number(x: exp.Expression) -> exp.Expression:

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from ...model.cases import CaseError
 from ..library import Library
-from .duck import RECORD_FIELDS
+from .duck import RECORD_FIELDS, tidy
 from .generate import LibrarySql, cached
 
 
@@ -28,7 +28,7 @@ def java_problem() -> str | None:
 
 class SparkEngine:
     def __init__(self, library: Library, master: str = "local[*]",
-                 app_name: str = "guidec") -> None:
+                 app_name: str = "guidec", path: bool = False) -> None:
         problem = java_problem()
         if problem:
             raise CaseError(problem)
@@ -37,11 +37,14 @@ class SparkEngine:
         except ImportError as exc:
             raise CaseError("the Spark engine needs PySpark: pip install 'guidec[spark]'") \
                 from exc
-        self.gen = LibrarySql(library, "spark")
-        self.sql = cached(library, ("query", "spark"), lambda: self.gen.render("cases"))
+        self.path = path
+        self.gen = LibrarySql(library, "spark", path=path)
+        self.sql = cached(library, ("query", "spark", str(path)),
+                          lambda: self.gen.render("cases"))
         # Spark computes a CTE again for each reader, and plans a deep query slowly: each
         # step is computed once and checkpointed (its plan cut), then read by the next.
-        self.steps = cached(library, ("steps", "spark"), lambda: self.gen.steps("cases"))
+        self.steps = cached(library, ("steps", "spark", str(path)),
+                            lambda: self.gen.steps("cases"))
         self.spark = (SparkSession.builder.master(master).appName(app_name)
                       .config("spark.ui.enabled", "false")
                       .config("spark.ui.showConsoleProgress", "false")
@@ -68,15 +71,12 @@ class SparkEngine:
             df.createOrReplaceTempView(name)
             cached.append(df)
         self._cached = cached
-        return self.spark.sql(self.steps[-1][1]).select(*RECORD_FIELDS, "case_no",
-                                                         "request_no")
+        return self.spark.sql(self.steps[-1][1]).select(
+            *RECORD_FIELDS, *(("path",) if self.path else ()), "case_no", "request_no")
 
     def records(self) -> Iterator[dict[str, Any]]:
         for row in self.frame().toLocalIterator():
-            rec = row.asDict(recursive=True)
-            rec.pop("case_no", None)
-            rec.pop("request_no", None)
-            yield rec
+            yield tidy(row.asDict(recursive=True), self.path)
 
     def write(self, out: str | Path, fmt: str) -> int:
         df = self.frame().drop("case_no", "request_no")
