@@ -422,10 +422,6 @@ REASON_TYPE = "ARRAY<STRUCT<`rule`: STRING, `kind`: STRING, `text`: STRING, `cit
 PATH_TYPE = "ARRAY<STRUCT<`node`: STRING, `outcome`: STRING, `values`: STRING>>"
 
 
-def _kind_of(t: facts.Type) -> str:
-    return t.kind
-
-
 @dataclass
 class _RuleCols:
     """The column names one rule's values are kept in, stage to stage."""
