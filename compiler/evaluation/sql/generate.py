@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -455,6 +455,27 @@ class GuidelineSql:
         """The name of one of this guideline's columns (`g_decision`, `l_decision`)."""
         return f"{self.p}_{what}"
 
+    def _limits(self) -> Iterator[tuple[_RuleCols, ir.Quantity]]:
+        """The limit and trial rules, with what they allow."""
+        for rc in self.rules:
+            if rc.rule.kind in {"limit", "trial"}:
+                assert rc.rule.allow is not None
+                yield rc, rc.rule.allow
+
+    @staticmethod
+    def _branches(rc: _RuleCols) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+        """The ways a limit fails before it counts (Python's `limit`, in order): what was
+        already done is undocumented; the cap computed from the case is undocumented; a
+        trial is complete and its extension is not shown."""
+        allow = rc.rule.allow
+        assert allow is not None
+        prior_u = T(":p IS NULL", p=col(rc.c("prior")))
+        cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
+            else exp.false()
+        ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
+                   e=col(rc.c("extension")))
+        return prior_u, cap_u, ext_no
+
     def applies(self) -> exp.Expression:
         """Whether the guideline decides (or, for a layer, applies to) the row's request:
         in force on the review date, in scope, and its `applies when` is true."""
@@ -495,12 +516,8 @@ class GuidelineSql:
     # ---- stage 2: a limit's cap after a trial's extension, and what it allows
     def _stage2(self) -> list[tuple[str, exp.Expression]]:
         out: list[tuple[str, exp.Expression]] = []
-        for rc in self.rules:
+        for rc, allow in self._limits():
             r = rc.rule
-            if r.kind not in {"limit", "trial"}:
-                continue
-            allow = r.allow
-            assert allow is not None
             prior = col(rc.c("prior"))
             cap0 = col(rc.c("cap0")) if allow.amount_expr is not None else lit(allow.amount)
             if r.kind == "trial":
@@ -522,12 +539,7 @@ class GuidelineSql:
     def _stage3(self) -> list[tuple[str, exp.Expression]]:
         out: list[tuple[str, exp.Expression]] = []
         pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
-        for rc in self.rules:
-            r = rc.rule
-            if r.kind not in {"limit", "trial"}:
-                continue
-            allow = r.allow
-            assert allow is not None
+        for rc, allow in self._limits():
             allowance = T(":cap - :p", cap=col(rc.c("cap")), p=col(rc.c("prior")))
             if allow.per_week is not None:
                 by_rate = T(":n * :w", n=lit(allow.per_week), w=wk)
@@ -543,12 +555,7 @@ class GuidelineSql:
     def _stage4(self) -> list[tuple[str, exp.Expression]]:
         out: list[tuple[str, exp.Expression]] = []
         pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
-        for rc in self.rules:
-            r = rc.rule
-            if r.kind not in {"limit", "trial"}:
-                continue
-            allow = r.allow
-            assert allow is not None
+        for rc, allow in self._limits():
             al0 = col(rc.c("al0"))
             if allow.over_weeks is not None:
                 spread = T(":a IS NOT NULL AND :pw IS NOT NULL AND :wk IS NOT NULL AND :wk > :w",
@@ -585,11 +592,7 @@ class GuidelineSql:
             else:
                 allow = r.allow
                 assert allow is not None
-                prior_u = T(":p IS NULL", p=col(rc.c("prior")))
-                cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
-                    else exp.false()
-                ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
-                           e=col(rc.c("extension")))
+                prior_u, cap_u, ext_no = self._branches(rc)
                 al = col(rc.c("al"))
                 outcome = case((prior_u, fail), (cap_u, fail), (ext_no, fail),
                                (T(":a IS NULL", a=al), ok), (T(":a <= 0", a=al), fail),
@@ -670,11 +673,7 @@ class GuidelineSql:
         assert allow is not None
         prior, req = col(rc.c("prior")), col(self.n("requested"))
         counts = r.counting is not None
-        prior_u = T(":p IS NULL", p=prior)
-        cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
-            else exp.false()
-        ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
-                   e=col(rc.c("extension")))
+        prior_u, cap_u, ext_no = self._branches(rc)
         head = [("prior", prior), ("requested", req)] if counts else [("requested", req)]
         main = list(head)
         pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
@@ -740,11 +739,7 @@ class GuidelineSql:
         allow = r.allow
         assert allow is not None
         qkind = "number" if self.qtype == "DOUBLE" else "int"
-        prior_u = T(":p IS NULL", p=col(rc.c("prior")))
-        cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
-            else exp.false()
-        ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
-                   e=col(rc.c("extension")))
+        prior_u, cap_u, ext_no = self._branches(rc)
         main = T("NOT (:a) AND NOT (:b) AND NOT (:c)", a=prior_u, b=cap_u, c=ext_no)
         pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
         al = col(rc.c("al"))
@@ -793,11 +788,7 @@ class GuidelineSql:
             whens.append((T(":o = 'fail' AND :m IS NULL", o=o, m=col(rc.c("must"))),
                           self._fill(rc, texts["undocumented"])))
         elif r.kind in {"limit", "trial"}:
-            allow = r.allow
-            assert allow is not None
-            prior_u = T(":p IS NULL", p=col(rc.c("prior")))
-            cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
-                else exp.false()
+            prior_u, cap_u, _ = self._branches(rc)
             ext_u = T(":x AND :e IS NULL AND NOT (:a) AND NOT (:b)", x=col(rc.c("exhausted")),
                       e=col(rc.c("extension")), a=prior_u, b=cap_u)
             whens += [(T(":o = 'fail' AND :u", o=o, u=ext_u),
