@@ -119,14 +119,21 @@ def compile_file(path: str | Path) -> Compiled:
     return _cached(str(p), source)
 
 
+def key_parts(path: str, source: str) -> list[bytes]:
+    """What a guideline file's compiled form depends on, for cache keys: its path and text
+    and the text of every declarations file it sees (OSError when one cannot be read)."""
+    parts = [diskcache.text(path), diskcache.text(source)]
+    for f in facts.declaration_files(path):
+        parts += [diskcache.text(str(f)), f.read_bytes()]
+    return parts
+
+
 @functools.lru_cache(maxsize=256)
 def _cached(path: str, source: str) -> Compiled:
     """Compiled once per process, and kept between runs (diskcache) under a key of the file's
     text and path and the text of every declarations file it sees."""
-    parts = [diskcache.text(path), diskcache.text(source)]
     try:
-        for f in facts.declaration_files(path):
-            parts += [diskcache.text(str(f)), f.read_bytes()]
+        parts = key_parts(path, source)
     except OSError:
         return compile_source(source, path)
     return diskcache.memo("compiled", parts, lambda: compile_source(source, path),

@@ -478,9 +478,7 @@ def review(
             raise _fail(str(exc))
         typer.echo(f"HTML report written to {html_path}", err=True)
     if problems:
-        raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or "
-                    f"line{'s' if problems != 1 else ''} could not be reviewed (above); "
-                    "every other case was reviewed")
+        raise _fail(_unread(problems, "reviewed"))
 
 
 class Engine(str, Enum):
@@ -583,9 +581,14 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
             import shutil
             shutil.rmtree(tmp, ignore_errors=True)
     if problems:
-        raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or "
-                    f"line{'s' if problems != 1 else ''} could not be reviewed (above); "
-                    "every other case was reviewed")
+        raise _fail(_unread(problems, "reviewed"))
+
+
+def _unread(problems: int, verb: str, others: str | None = None) -> str:
+    """The closing line of a run in which some case files or lines failed."""
+    s = "s" if problems != 1 else ""
+    return (f"{problems} case file{s} or line{s} could not be {verb} (above); every other "
+            f"case was {others or verb}")
 
 
 def _writable(path: Path) -> None:
@@ -918,9 +921,7 @@ def cases_convert(
     n = duck.convert(cases, output, lib)
     typer.echo(f"{n} case{'s' * (n != 1)} written to {output}", err=True)
     if problems:
-        raise _fail(f"{problems} case file{'s' if problems != 1 else ''} or line"
-                    f"{'s' if problems != 1 else ''} could not be read (above); every other "
-                    "case was written")
+        raise _fail(_unread(problems, "read", "written"))
 
 
 @cases_app.command("generate", epilog="\b\nExamples:\n"

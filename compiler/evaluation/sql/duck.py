@@ -8,12 +8,13 @@ by DuckDB (JSON Lines or Parquet) or fetched as Python dicts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import msgspec
 from sqlglot import exp
@@ -66,27 +67,16 @@ class DuckEngine:
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute("SET enable_progress_bar = false")
         self._parquet: str | None = None
+        self._range: tuple[Any, Any] = (None, None)  # case_no of a Parquet table, low to high
 
     # ---- inputs
-    def load_cases(self, cases: Iterable[Case], tmpdir: str | None = None) -> int:
+    def load_cases(self, cases: Iterable[Case]) -> int:
         """Cases (already read and checked) as the `cases` table; returns how many."""
-        fd, path = tempfile.mkstemp(suffix=".jsonl", dir=tmpdir)
-        n = 0
-        encode = msgspec.json.Encoder().encode
-        with os.fdopen(fd, "wb") as out:
-            for case in cases:
-                out.write(encode(table.row(case, n, self.lay)) + b"\n")
-                n += 1
-        try:
-            self._from_rows(path)
-        finally:
-            os.unlink(path)
+        with _rows_file(cases, self.lay) as (path, n):
+            rel = _read_rows(self.con, path, self.lay)
+            self.con.execute("DROP TABLE IF EXISTS cases")
+            rel.create("cases")
         return n
-
-    def _from_rows(self, path: str) -> None:
-        rel = self.con.read_json(path, format="newline_delimited", columns=duck_types(self.lay))
-        self.con.execute("DROP TABLE IF EXISTS cases")
-        rel.create("cases")
 
     def load_parquet(self, path: str | Path) -> int:
         """A Parquet file of the cases table as the `cases` table (as a view: DuckDB reads it
@@ -129,7 +119,7 @@ class DuckEngine:
 
         A large Parquet table is reviewed a run of cases at a time (by `case_no`), each run
         written apart and the runs joined in order, so memory stays bounded by the run."""
-        low, high = getattr(self, "_range", (None, None))  # type: Any, Any
+        low, high = self._range
         if self._parquet is None or low is None or high - low < chunk:
             return self._copy(out, fmt)
         with tempfile.TemporaryDirectory(prefix="guidec-") as tmp:
@@ -183,24 +173,30 @@ def _norm(t: str) -> str:
     return t.replace('"', "").replace(" ", "").upper().replace("VARCHAR", "TEXT")
 
 
-def convert(cases: Iterable[Case], out: str | Path, library: Library,
-            progress: Callable[[int], None] | None = None) -> int:
+def convert(cases: Iterable[Case], out: str | Path, library: Library) -> int:
     """Case files → a Parquet file of the cases table (for `--engine duckdb|spark`)."""
-    duckdb = _duckdb()
     lay = table.layout(library.schema)
-    con = duckdb.connect()
+    with _rows_file(cases, lay) as (path, n):
+        _read_rows(_duckdb().connect(), path, lay).write_parquet(str(out))
+    return n
+
+
+@contextlib.contextmanager
+def _rows_file(cases: Iterable[Case], lay: table.Layout) -> Iterator[tuple[str, int]]:
+    """The cases as rows of the cases table, in a JSON Lines file DuckDB reads with the
+    table's types (removed afterwards); and how many."""
     fd, path = tempfile.mkstemp(suffix=".jsonl")
-    n = 0
-    encode = msgspec.json.Encoder().encode
-    with os.fdopen(fd, "wb") as f:
-        for case in cases:
-            f.write(encode(table.row(case, n, lay)) + b"\n")
-            n += 1
-            if progress is not None:
-                progress(1)
     try:
-        con.read_json(path, format="newline_delimited", columns=duck_types(lay)) \
-            .write_parquet(str(out))
+        n = 0
+        encode = msgspec.json.Encoder().encode
+        with os.fdopen(fd, "wb") as f:
+            for case in cases:
+                f.write(encode(table.row(case, n, lay)) + b"\n")
+                n += 1
+        yield path, n
     finally:
         os.unlink(path)
-    return n
+
+
+def _read_rows(con: Any, path: str, lay: table.Layout) -> Any:
+    return con.read_json(path, format="newline_delimited", columns=duck_types(lay))

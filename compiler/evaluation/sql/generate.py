@@ -1154,13 +1154,11 @@ def compile_library(library: Library, dialect: str = "duckdb", cases: str = "cas
 def cached(library: Library, what: tuple[str, ...], compute: Callable[[], Any]) -> Any:
     """`compute()` for this library, from the cache when its files are unchanged."""
     from ... import diskcache
-    from ...model import facts as factsmod
+    from ...pipeline import key_parts
     parts = [diskcache.text("\0".join(what))]
     try:
         for c in library.guidelines:
-            parts += [diskcache.text(c.path), diskcache.text(c.source)]
-            for f in factsmod.declaration_files(c.path):
-                parts += [diskcache.text(str(f)), f.read_bytes()]
+            parts += key_parts(c.path, c.source)
     except OSError:
         return compute()
     return diskcache.memo("sql", parts, compute, lambda x: isinstance(x, (str, list)))
