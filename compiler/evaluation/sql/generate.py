@@ -882,8 +882,9 @@ class LibrarySql:
         self.deciders = _order(c for c in gs if not c.ir.layer)  # type: ignore[union-attr]
         self.layers = [c for c in gs if c.ir.layer]  # type: ignore[union-attr]
         self.path = path  # records carry each step taken through the graph
+        # The deciding guidelines' SQL (a layer's is made where it is applied, `beside`).
         self.sql = {id(c): GuidelineSql(c.ir, dialect, self.lay, path=path)  # type: ignore[arg-type]
-                    for c in gs}
+                    for c in self.deciders}
 
     # ---- the rows
     def rows(self, cases: exp.Expression) -> exp.Expression:

@@ -39,8 +39,6 @@ class SparkEngine:
                 from exc
         self.path = path
         self.gen = LibrarySql(library, "spark", path=path)
-        self.sql = cached(library, ("query", "spark", str(path)),
-                          lambda: self.gen.render("cases"))
         # Spark computes a CTE again for each reader, and plans a deep query slowly: each
         # step is computed once and checkpointed (its plan cut), then read by the next.
         self.steps = cached(library, ("steps", "spark", str(path)),
