@@ -119,13 +119,9 @@ def compile_file(path: str | Path) -> Compiled:
     return _cached(str(p), source)
 
 
-def key_parts(path: str, source: str) -> list[bytes]:
-    """What a guideline file's compiled form depends on, for cache keys: its path and text
-    and the text of every declarations file it sees (OSError when one cannot be read)."""
-    parts = [diskcache.text(path), diskcache.text(source)]
-    for f in facts.declaration_files(path):
-        parts += [diskcache.text(str(f)), f.read_bytes()]
-    return parts
+def compile_text(path: str, source: str) -> Compiled:
+    """The file's text (already read) compiled: from this process's or the disk's cache."""
+    return _cached(path, source)
 
 
 @functools.lru_cache(maxsize=256)
@@ -133,7 +129,7 @@ def _cached(path: str, source: str) -> Compiled:
     """Compiled once per process, and kept between runs (diskcache) under a key of the file's
     text and path and the text of every declarations file it sees."""
     try:
-        parts = key_parts(path, source)
+        parts = diskcache.key_parts(path, source)
     except OSError:
         return compile_source(source, path)
     return diskcache.memo("compiled", parts, lambda: compile_source(source, path),

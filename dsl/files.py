@@ -8,6 +8,7 @@ the first bad byte.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 DEFAULT_MAX_FILE_MB = 20
@@ -85,3 +86,33 @@ def cache_dir() -> Path | None:
     except OSError:
         return None
     return base if os.access(base, os.W_OK) else None
+
+
+DECLARATIONS_FILE = "facts.gl"
+
+
+def standard_path() -> Path:
+    """The declarations shipped with guidec (the library's facts.gl, package data)."""
+    return Path(str(resources.files("guidec.guidelines").joinpath(DECLARATIONS_FILE)))
+
+
+def declaration_files(guideline: str | Path | None) -> list[Path]:
+    """The standard declarations, then every facts.gl from the filesystem root down to the
+    guideline's folder (each file once)."""
+    files = [standard_path()]
+    if guideline is not None and not str(guideline).startswith("<"):
+        folder = Path(guideline).resolve().parent
+        chain = [folder, *folder.parents]
+        for f in reversed(chain):
+            candidate = f / DECLARATIONS_FILE
+            if candidate.is_file():
+                files.append(candidate)
+    out: list[Path] = []
+    for f in files:
+        try:
+            real = f.resolve()
+        except OSError:
+            continue
+        if real not in out and real.is_file():
+            out.append(real)
+    return out

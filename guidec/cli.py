@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -13,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 import typer
 
 from . import __version__
-from .dsl.diagnostics import Diagnostic, inert
-from .dsl.diagnostics import render as render_diag
-
 if TYPE_CHECKING:
+    import json
+    from .dsl import diagnostics
+    from .dsl.diagnostics import Diagnostic
     from .compiler import batch
     from .compiler.model import cases as casesmod
     from .compiler.evaluation import library as librarymod
@@ -38,6 +37,8 @@ else:
             module = importlib.import_module(self._name)
             return getattr(module, attr)
 
+    json = _Lazy("json")
+    diagnostics = _Lazy("guidec.dsl.diagnostics")
     casesmod = _Lazy("guidec.compiler.model.cases")
     batch = _Lazy("guidec.compiler.batch")
     render = _Lazy("guidec.compiler.rendering.render")
@@ -91,7 +92,7 @@ def _style(text: str, fg: str, bold: bool = False) -> str:
 
 
 def _fail(message: str, code: int = 1) -> "typer.Exit":
-    text = "\n".join(inert(line) for line in message.split("\n"))
+    text = "\n".join(diagnostics.inert(line) for line in message.split("\n"))
     typer.echo(f"{_style('error', 'red', True)}: {text}", err=True)
     return typer.Exit(code)
 
@@ -120,7 +121,7 @@ def main_options(
 
 
 # ---------------------------------------------------------------- check / test
-def _compile_all(paths: list[str]) -> list[Compiled]:
+def _guideline_files(paths: list[str]) -> list[Path]:
     from .dsl.files import find_guidelines
     files = find_guidelines(paths)
     missing = [str(f) for f in files if not f.exists()]
@@ -128,7 +129,11 @@ def _compile_all(paths: list[str]) -> list[Compiled]:
         raise _fail(f"no such file: {', '.join(missing)}", 2)
     if not files:
         raise _fail(f"no .gl files found in {', '.join(paths)}", 2)
-    return [pipeline.compile_file(f) for f in files]
+    return files
+
+
+def _compile_all(paths: list[str]) -> list[Compiled]:
+    return [pipeline.compile_file(f) for f in _guideline_files(paths)]
 
 
 class CIFormat(str, Enum):
@@ -145,11 +150,12 @@ Exit codes:
   2  usage error (unknown option, missing argument, no such file)"""
 
 
-def _emit_findings(compiled: list[Compiled], diags: list[Diagnostic], fmt: CIFormat,
+def _emit_findings(sources: dict[str, str], diags: list[Diagnostic], fmt: CIFormat,
                    summary: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """The findings in the chosen format; `sources` maps each file checked to its text."""
     from .compiler.rendering import report
     if fmt == CIFormat.json:
-        by_file: dict[str, list[dict[str, Any]]] = {c.path: [] for c in compiled}
+        by_file: dict[str, list[dict[str, Any]]] = {p: [] for p in sources}
         for d in diags:
             by_file.setdefault(d.span.file, []).append(d.to_json())
         typer.echo(json.dumps({"files": [{"path": p, "diagnostics": ds}
@@ -161,14 +167,8 @@ def _emit_findings(compiled: list[Compiled], diags: list[Diagnostic], fmt: CIFor
     elif fmt == CIFormat.sarif:
         typer.echo(json.dumps(report.sarif(diags, __version__), indent=2, default=str))
     else:
-        sources = {c.path: c.source for c in compiled}
         for d in diags:
-            typer.echo(render_diag(d, sources.get(d.span.file)))
-
-
-def _test_diags(results: list[testing.TestResult]) -> list[Diagnostic]:
-    return [Diagnostic("T001", "error", f"test '{r.title}' failed: {r.message}", r.span)
-            for r in results if not r.passed]
+            typer.echo(diagnostics.render(d, sources.get(d.span.file)))
 
 
 @app.command(epilog="\b\nExamples:\n  guidec check guidelines/\n"
@@ -191,31 +191,33 @@ def check(
                                 help="Entries per list (history, surgeries, diagnoses) in the "
                                      "analysis's symbolic case."),
 ) -> None:
-    """Parse and check guidelines, analyse their rules, and run their embedded tests."""
-    compiled = _compile_all(paths)
-    diags = [d for c in compiled for d in c.diagnostics]
-    suppressed = 0
-    if analysis:
-        from .compiler.analysis import analyze  # the solver loads only when the analysis runs
-        found, suppressed = analyze.analyze(compiled, analyze.Options(entries, timeout,
-                                                                       int(budget * 1000)))
-        diags += found
-    results = [r for c in compiled for r in (testing.run_tests(c) if tests else [])]
-    diags += _test_diags(results)
-    diags.sort(key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
-    summary = {"files": len(compiled), "errors": sum(d.severity == "error" for d in diags),
+    """Parse and check guidelines, analyse their rules, and run their embedded tests.
+
+    Each file's findings are kept in guidec's cache under a key of its text, the declarations
+    it sees, these options and guidec's version: an unchanged file is not checked again
+    (GUIDEC_NO_CACHE=1 turns this off)."""
+    from .compiler import checking
+    report = checking.check(_guideline_files(paths),
+                            checking.Options(tests, analysis, timeout, int(budget * 1000),
+                                             entries))
+    diags = report.diagnostics
+    tests_passed = sum(f.passed for f in report.files)
+    tests_failed = sum(f.failed for f in report.files)
+    summary = {"files": len(report.files),
+               "errors": sum(d.severity == "error" for d in diags),
                "warnings": sum(d.severity == "warning" for d in diags),
-               "notes": sum(d.severity == "note" for d in diags), "suppressed": suppressed,
-               "tests_passed": sum(r.passed for r in results),
-               "tests_failed": sum(not r.passed for r in results)}
-    _emit_findings(compiled, diags, format, summary,
-                   {"tests": [r.to_json() for r in results]} if format == CIFormat.json else None)
+               "notes": sum(d.severity == "note" for d in diags),
+               "suppressed": report.suppressed,
+               "tests_passed": tests_passed, "tests_failed": tests_failed}
+    _emit_findings({f.path: f.source for f in report.files}, diags, format, summary,
+                   {"tests": report.tests} if format == CIFormat.json else None)
     if format == CIFormat.text:
         n = summary
         typer.echo(f"{n['files']} file{'s' * (n['files'] != 1)} checked: {n['errors']} "
                    f"error{'s' * (n['errors'] != 1)}, {n['warnings']} "
                    f"warning{'s' * (n['warnings'] != 1)}"
-                   + (f" ({suppressed} acknowledged in comments)" if suppressed else "")
+                   + (f" ({report.suppressed} acknowledged in comments)"
+                      if report.suppressed else "")
                    + f", {n['tests_passed']} tests passed, {n['tests_failed']} failed")
     raise typer.Exit(1 if summary["errors"] else 0)
 
@@ -239,7 +241,8 @@ def test(
     diags = [d for c in compiled for d in c.diagnostics if d.severity == "error"]
     per_file = {c.path: testing.run_tests(c) for c in compiled}
     results = [r for rs in per_file.values() for r in rs]
-    diags += _test_diags(results)
+    from .compiler.checking import test_diagnostics
+    diags += test_diagnostics(results)
     covs = [covmod.measure(c, per_file[c.path]) for c in compiled if c.ok and c.kind == "guideline"] if coverage else []
     if coverage:
         diags += [d for c, cov in zip([c for c in compiled if c.ok and c.kind == "guideline"], covs)
@@ -259,14 +262,14 @@ def test(
         sources = {c.path: c.source for c in compiled}
         for d in diags:
             if d.code != "T001":
-                typer.echo(render_diag(d, sources.get(d.span.file)))
+                typer.echo(diagnostics.render(d, sources.get(d.span.file)))
         if coverage:
             typer.echo(_coverage_table(covs, total))
         typer.echo(f"{passed} passed, {failed} failed")
         if low:
             typer.echo(f"coverage {total:.1f}% is under --fail-under {fail_under:g}%")
     else:
-        _emit_findings(compiled, diags, format, summary,
+        _emit_findings({c.path: c.source for c in compiled}, diags, format, summary,
                        {"tests": [r.to_json() for r in results],
                         "coverage": [c.to_json() for c in covs]}
                        if format == CIFormat.json else None)
@@ -748,12 +751,12 @@ def _reasons_side_by_side(rows: list[Any], heading: str) -> str:
                    f"{r.actual}):" if not r.agree else f"\n{r.case_id} request {r.request} "
                    f"({r.expected}):")
         for text in r.expected_reasons or ("(the case file gives no reasons)",):
-            out.append(f"  reviewer: {inert(text)}")
+            out.append(f"  reviewer: {diagnostics.inert(text)}")
         mine = list(r.reasons) or ["(no reasons: certified as requested)"
                                    if r.actual != "not_applicable"
                                    else "(no guideline of the library applies)"]
         for text in mine:
-            out.append(f"  guidec:   {inert(text)}")
+            out.append(f"  guidec:   {diagnostics.inert(text)}")
     return "\n".join(out)
 
 
@@ -812,14 +815,13 @@ def fmt(
         try:
             source = read_text(f)
         except FileProblem as exc:
-            typer.echo(f"error: {inert(str(exc))}", err=True)
+            typer.echo(f"error: {diagnostics.inert(str(exc))}", err=True)
             bad += 1
             continue
         parsed = parser.parse(source, str(f))
         if parsed.guideline is None or not parsed.complete or any(
                 d.severity == "error" for d in parsed.diagnostics):
-            from .dsl.diagnostics import render as render_diag
-            typer.echo("\n".join(render_diag(d, source) for d in parsed.diagnostics), err=True)
+            typer.echo("\n".join(diagnostics.render(d, source) for d in parsed.diagnostics), err=True)
             bad += 1
             continue
         text = formatter.format_guideline(parsed.guideline, source)

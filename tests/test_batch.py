@@ -3,10 +3,11 @@ processes, real files."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
-from conftest import ROOT, guidec
+from conftest import PM, ROOT, guidec
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -113,3 +114,58 @@ def test_the_compiled_cache_is_used_and_never_stale(tmp_path):
     changed = _check(gl, cache)
     assert changed.returncode == 1
     assert "E201" in changed.stdout and "flare" in changed.stdout
+
+
+def _check_text(path, cache, *extra):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    return subprocess.run([sys.executable, "-m", "guidec", "check", *extra, str(path)],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def test_check_keeps_each_files_findings_and_never_shows_stale_ones(tmp_path):
+    """An unchanged file's findings come from the cache (same output); a changed guideline,
+    or a changed case file one of its tests reads, is checked afresh."""
+    cache = tmp_path / "cache"
+    gl = tmp_path / "g.gl"
+    case = tmp_path / "c.yaml"
+    case.write_text("case_id: c1\nreview_date: 2016-06-01\nfindings: {flare_up: true}\n"
+                    "requests:\n  - {id: '1', treatment: physical_therapy, visits: 6}\n")
+    gl.write_text('guideline lib.g "G"\n  source "Doc" p. 1\n'
+                  '  applies when request.treatment in {physical_therapy}\n\n'
+                  'require flare "Flare"\n  must findings.flair\n  cite p. 1\n\n'
+                  'test "a flare is documented"\n  case "c.yaml" for "1"\n'
+                  '  expect certified 6\n')
+    first = _check_text(gl, cache)
+    assert first.returncode == 1 and "E201" in first.stdout  # flair is not a fact
+    kept = list((cache / "guidec" / "checked").glob("*.pickle"))
+    assert len(kept) == 1
+    again = _check_text(gl, cache)
+    assert again.stdout == first.stdout and again.returncode == 1
+    assert list((cache / "guidec" / "checked").glob("*.pickle")) == kept  # read, not redone
+    # The guideline mended: checked afresh, and its test passes.
+    gl.write_text(gl.read_text().replace("findings.flair", "findings.flare_up"))
+    mended = _check_text(gl, cache)
+    assert mended.returncode == 0, mended.stdout
+    assert "1 tests passed, 0 failed" in mended.stdout
+    # Only the case file the test reads changes: the kept result is stale, the test fails.
+    case.write_text(case.read_text().replace("flare_up: true", "flare_up: false"))
+    stale = _check_text(gl, cache)
+    assert stale.returncode == 1
+    assert "T001" in stale.stdout and "0 tests passed, 1 failed" in stale.stdout
+    # Other options are another check: --no-tests does not read the kept test results.
+    no_tests = _check_text(gl, cache, "--no-tests")
+    assert no_tests.returncode == 0 and "0 tests passed, 0 failed" in no_tests.stdout
+
+
+def test_check_never_keeps_findings_that_depend_on_the_clock(tmp_path):
+    """A solver check that gave up (N001) depends on the machine's speed: such a file's
+    findings are not kept, so the next run tries again."""
+    cache = tmp_path / "cache"
+    gl = tmp_path / "g.gl"
+    shutil.copy(PM, gl)
+    gave_up = _check_text(gl, cache, "--analysis-timeout", "1", "--no-tests")
+    assert "N001" in gave_up.stdout  # 1 ms is too little for this guideline's checks
+    assert not list((cache / "guidec" / "checked").glob("*.pickle"))
+    answered = _check_text(gl, cache, "--no-tests")
+    assert "N001" not in answered.stdout
+    assert len(list((cache / "guidec" / "checked").glob("*.pickle"))) == 1

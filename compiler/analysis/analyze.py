@@ -659,16 +659,37 @@ def suppressed(diag: Diagnostic, source: str) -> bool:
     return False
 
 
+def analyze_file(c: Compiled, options: Options = Options()) -> tuple[list[Diagnostic], int]:
+    """Findings for one compiled guideline; and how many a comment suppressed."""
+    if not (c.ok and c.kind == "guideline"):
+        return [], 0
+    return _kept([(d, c.source) for d in Analyzer(options).check(c)])
+
+
+def analyze_library(compiled: Iterable[Compiled], options: Options = Options()
+                    ) -> tuple[list[Diagnostic], int]:
+    """Findings across the compiled guidelines (overlaps); and how many a comment suppressed."""
+    items = [c for c in compiled if c.ok and c.kind == "guideline"]
+    if len(items) < 2:
+        return [], 0
+    sources = {c.path: c.source for c in items}
+    return _kept([(d, sources.get(d.span.file, ""))
+                  for d in Analyzer(options).check_library(items)])
+
+
+def _kept(found: list[tuple[Diagnostic, str]]) -> tuple[list[Diagnostic], int]:
+    kept = [d for d, src in found if not suppressed(d, src)]
+    return kept, len(found) - len(kept)
+
+
 def analyze(compiled: Iterable[Compiled], options: Options = Options()
             ) -> tuple[list[Diagnostic], int]:
     """Findings for each compiled file and across them; and how many a comment suppressed."""
-    items = [c for c in compiled if c.ok and c.kind == "guideline"]
-    analyzer = Analyzer(options)
-    found: list[tuple[Diagnostic, str]] = []
-    for c in items:
-        found.extend((d, c.source) for d in analyzer.check(c))
-    if len(items) > 1:
-        sources = {c.path: c.source for c in items}
-        found.extend((d, sources.get(d.span.file, "")) for d in analyzer.check_library(items))
-    kept = [d for d, src in found if not suppressed(d, src)]
-    return kept, len(found) - len(kept)
+    compiled = list(compiled)
+    found: list[Diagnostic] = []
+    hidden = 0
+    for part in [*(analyze_file(c, options) for c in compiled),
+                 analyze_library(compiled, options)]:
+        found += part[0]
+        hidden += part[1]
+    return found, hidden

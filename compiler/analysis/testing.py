@@ -27,12 +27,24 @@ class TestResult:
                 "message": self.message, "location": self.span.to_json()}
 
 
+def case_path(test: ir.Test, guideline_path: str) -> Path:
+    """The case file a test names (`case "..."`), found beside the guideline."""
+    assert test.case_file is not None
+    return (Path(guideline_path).parent / test.case_file).resolve()
+
+
+def case_files(compiled: Compiled) -> list[Path]:
+    """The case files the guideline's tests read: what their results depend on besides it."""
+    if compiled.ir is None:
+        return []
+    return [case_path(t, compiled.path) for t in compiled.ir.tests if t.case_file is not None]
+
+
 def _case_for(test: ir.Test, guideline_path: str, schema: Schema) -> Case:
     if test.given is not None:
         return from_dict(test.given, f"{guideline_path}:{test.span.line} (given)", schema)
     assert test.case_file is not None
-    path = (Path(guideline_path).parent / test.case_file).resolve()
-    cases = load(path, schema)
+    cases = load(case_path(test, guideline_path), schema)
     return cases[0]
 
 

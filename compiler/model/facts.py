@@ -16,12 +16,15 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
 from ...dsl import ast
 from ...dsl.diagnostics import Diagnostic, Span
+# Where declarations files are found is read without the model (dsl.files): cache keys need it.
+from ...dsl.files import (DECLARATIONS_FILE as DECLARATIONS_FILE,
+                          declaration_files as declaration_files,
+                          standard_path as standard_path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,36 +211,6 @@ def _place(schema: Schema, d: ast.FactDecl) -> Diagnostic | None:
 
 
 # ---------------------------------------------------------------- where declarations live
-DECLARATIONS_FILE = "facts.gl"
-
-
-def standard_path() -> Path:
-    """The declarations shipped with guidec (the library's facts.gl, package data)."""
-    return Path(str(resources.files("guidec.guidelines").joinpath(DECLARATIONS_FILE)))
-
-
-def declaration_files(guideline: str | Path | None) -> list[Path]:
-    """The standard declarations, then every facts.gl from the filesystem root down to the
-    guideline's folder (each file once)."""
-    files = [standard_path()]
-    if guideline is not None and not str(guideline).startswith("<"):
-        folder = Path(guideline).resolve().parent
-        chain = [folder, *folder.parents]
-        for f in reversed(chain):
-            candidate = f / DECLARATIONS_FILE
-            if candidate.is_file():
-                files.append(candidate)
-    out: list[Path] = []
-    for f in files:
-        try:
-            real = f.resolve()
-        except OSError:
-            continue
-        if real not in out and real.is_file():
-            out.append(real)
-    return out
-
-
 def _stamp(path: Path) -> tuple[str, int, int]:
     st = os.stat(path)
     return (str(path), st.st_mtime_ns, st.st_size)

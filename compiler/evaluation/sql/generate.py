@@ -1155,11 +1155,10 @@ def compile_library(library: Library, dialect: str = "duckdb", cases: str = "cas
 def cached(library: Library, what: tuple[str, ...], compute: Callable[[], Any]) -> Any:
     """`compute()` for this library, from the cache when its files are unchanged."""
     from ... import diskcache
-    from ...pipeline import key_parts
     parts = [diskcache.text("\0".join(what))]
     try:
         for c in library.guidelines:
-            parts += key_parts(c.path, c.source)
+            parts += diskcache.key_parts(c.path, c.source)
     except OSError:
         return compute()
     return diskcache.memo("sql", parts, compute, lambda x: isinstance(x, (str, list)))
