@@ -169,3 +169,27 @@ def test_check_never_keeps_findings_that_depend_on_the_clock(tmp_path):
     answered = _check_text(gl, cache, "--no-tests")
     assert "N001" not in answered.stdout
     assert len(list((cache / "guidec" / "checked").glob("*.pickle"))) == 1
+
+
+def test_the_words_for_a_surgery_of_several_procedures_do_not_depend_on_the_process(tmp_path):
+    """A surgery's procedures are a set of terms: the letter names them in one order (sorted),
+    whatever order the process's string hashing gives sets."""
+    case = {"case_id": "together", "review_date": "2017-01-31", "diagnoses": ["S43.005A"],
+            "requests": [
+                {"id": "1", "treatment": "surgery", "body_region": "shoulder",
+                 "procedures": ["slap_repair", "biceps_tenodesis", "arthroscopic_bankart_repair",
+                                "distal_clavicle_excision"]},
+                {"id": "2", "treatment": "surgical_assistant", "postoperative": True}]}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(case))
+    outs = set()
+    for seed in ("1", "2", "3", "4"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        r = subprocess.run([sys.executable, "-m", "guidec", "review", str(path), "--format",
+                            "jsonl"], capture_output=True, text=True, cwd=ROOT, env=env)
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout)
+    assert len(outs) == 1
+    choice = json.loads(outs.pop().splitlines()[1])["choice"]
+    assert ("request 1 (arthroscopic_bankart_repair, biceps_tenodesis, distal_clavicle_excision, "
+            "slap_repair, ") in choice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
@@ -101,7 +102,7 @@ def _with_surgeries(case: Case, surgeries: list[Review]) -> Case:
     given = {s.get("procedure") for s in case.surgeries}
     added = [{"procedure": p, "status": "certified" if _certified(rv) else "non_certified",
               "body_region": rv.request.get("body_region")}
-             for rv in surgeries for p in rv.request.get(facts.LINKED_PROCEDURES) or ()
+             for rv in surgeries for p in sorted(rv.request.get(facts.LINKED_PROCEDURES) or ())
              if p not in given]
     added = [{k: v for k, v in s.items() if v is not None} for s in added]
     return replace(case, surgeries=list(case.surgeries) + added) if added else case
@@ -123,7 +124,7 @@ def _together_words(request: dict[str, Any], surgeries: Iterable[Review]) -> str
     """For an item that belongs to a surgery (post-operative, or preparing for one)."""
     if not (request.get("postoperative") or request.get("associated_procedure")):
         return ""
-    decided = [f"request {rv.request['id']} ({', '.join(rv.request.get(facts.LINKED_PROCEDURES) or ('surgery',))}, "
+    decided = [f"request {rv.request['id']} ({', '.join(sorted(rv.request.get(facts.LINKED_PROCEDURES) or ('surgery',)))}, "
                f"{rv.decision.replace('_', '-')})" for rv in surgeries]
     return "; decided together with the surgery in this review: " + "; ".join(decided)
 
@@ -187,8 +188,15 @@ class Library:
         # Which guidelines can apply to a treatment, so a request is tried only against them.
         self._bounds = [_treatments(g.ir.applies if g.ir else None) for g in guidelines]
         self._by_treatment: dict[Any, list[Compiled]] = {}
-        self._choices: dict[Any, tuple[Compiled, str]] = {}
+        self._choices: dict[Any, tuple[Compiled, str, str]] = {}
         self._in_force_memo: dict[Any, tuple[list[Compiled], list[Compiled], list[Compiled]]] = {}
+        # The days on which some guideline comes into or goes out of force: between two of
+        # them, the same guidelines are in force, so the memos above are kept per such span
+        # (an epoch) rather than per day (a bulk run sees thousands of review dates).
+        self._bounds_of_force = sorted({d for g in guidelines if g.ir is not None for d in (
+            g.ir.effective_from,
+            g.ir.effective_until + dt.timedelta(days=1) if g.ir.effective_until
+            and g.ir.effective_until < dt.date.max else None) if d is not None})
         # The highest precedence of a deciding guideline: a lower one says why it decides.
         self._top = max((g.ir.precedence for g in guidelines if g.ir and not g.ir.layer),
                         default=0)
@@ -241,9 +249,9 @@ class Library:
         return f"no guideline in the library applies to a {treatment} request in force on {day}"
 
     @staticmethod
-    def _choose(applicable: list[Compiled], request: dict[str, Any],
-                day: dt.date) -> tuple[Compiled, str]:
-        """The guideline that decides among those that apply, and why, in words."""
+    def _choose(applicable: list[Compiled], request: dict[str, Any]) -> tuple[Compiled, str, str]:
+        """The guideline that decides among those that apply, and why, in words: the words
+        before and after the review date (which they name)."""
         # Highest precedence first; at equal precedence the one in force from the later date
         # (the newer text), then the guideline id, so the choice never depends on file order.
         applicable = sorted(applicable, key=lambda g: (
@@ -255,19 +263,21 @@ class Library:
         gi = chosen.ir
         until = f" until {gi.effective_until}" if gi.effective_until else ""
         since = f" from {gi.effective_from}" if gi.effective_from else ""
-        why = (f"applies to this {request.get('treatment')} request; version "
-               f"{gi.version or 'unversioned'} is in force{since}{until}, which covers {day}")
+        head = (f"applies to this {request.get('treatment')} request; version "
+                f"{gi.version or 'unversioned'} is in force{since}{until}, which covers ")
+        why = ""
         if gi.scope:
             why += "; scoped to " + " and ".join(f"{k} {v}" for k, v in gi.scope)
         if len(applicable) > 1:
             why += "; " + _tie_words(chosen, applicable[1:])
-        return chosen, why
+        return chosen, head, why
 
     def _in_force(self, treatment: Any, day: dt.date, whose: dict[str, str | None]
                   ) -> tuple[list[Compiled], list[Compiled], list[Compiled]]:
         """The guidelines in force for this treatment, day and case (memoized: a bulk run sees
         few distinct ones): all of them, those that may decide, and the layers."""
-        key = (treatment, day, whose["jurisdiction"], whose["payer"])
+        key = (treatment, bisect.bisect_right(self._bounds_of_force, day), whose["jurisdiction"],
+               whose["payer"])
         found = self._in_force_memo.get(key)
         if found is None:
             if len(self._in_force_memo) > 20_000:
@@ -330,16 +340,20 @@ class Library:
                                 request.get("visits"), None, [], [])
             why = self._none_in_force(case, request, day, whose)
             return Review(case, request, None, why, det, day)
-        key = (tuple(map(id, applicable)), request.get("treatment"), day, whose["jurisdiction"],
+        # The choice depends on the guidelines that apply and those in force (the same for the
+        # whole epoch of the review date), not on the day itself, which its words only name.
+        key = (tuple(map(id, applicable)), request.get("treatment"),
+               bisect.bisect_right(self._bounds_of_force, day), whose["jurisdiction"],
                whose["payer"])
         found = self._choices.get(key)
         if found is None:
-            if len(self._choices) > 20_000:  # bulk runs see many dates; keep the memo small
+            if len(self._choices) > 20_000:  # keep the memo small, whatever the input
                 self._choices.clear()
-            found = self._choices[key] = self._choose(applicable, request, day)
-            found = self._choices[key] = (found[0], found[1] + self._tier_words(
-                found[0], in_force, applicable, request))
-        chosen, why = found
+            chosen, head, tail = self._choose(applicable, request)
+            found = self._choices[key] = (chosen, head, tail + self._tier_words(
+                chosen, in_force, applicable, request))
+        chosen, head, tail = found
+        why = f"{head}{day}{tail}"
         det = chosen.evaluator.evaluate(case, request)
         applied: list[str] = []
         for layer in _applicable(layers, case, request) if layers else ():

@@ -51,15 +51,15 @@ def _unit(review: Review) -> str:
     return "visits"
 
 
-def rationale(review: Review) -> str:
-    """One paragraph, as a determination letter states it."""
+def rationale(review: Review, item: str | None = None) -> str:
+    """One paragraph, as a determination letter states it (`item`: `_item(review)`, if made)."""
     d = review.determination
     g = review.guideline
     if g is None or g.ir is None:
         return (f"No guideline in the library addresses this request ({review.choice}); "
                 "no determination is made under the guidelines.")
     cite = g.ir.citation
-    item = _item(review)
+    item = _item(review) if item is None else item
     note = f" {review.note}" if review.note else ""
     if review.decision == "certified":
         return (f"{cite} supports the request as written. The request for {item} is medically "
@@ -78,10 +78,11 @@ def to_json(review: Review, path: bool = True) -> dict[str, Any]:
     """The review as a record; `path` adds each step taken through the decision graph."""
     d = review.determination
     g = review.guideline
+    item = _item(review)
     record = {
         "case_id": review.case.case_id,
         "request": review.request["id"],
-        "item": _item(review),
+        "item": item,
         "treatment": review.request.get("treatment"),
         "decision": review.decision,
         "requested": d.requested,
@@ -101,7 +102,7 @@ def to_json(review: Review, path: bool = True) -> dict[str, Any]:
         "layers": list(review.layers),
         "choice": review.choice,
         "reasons": [r.to_json() for r in d.reasons],
-        "rationale": rationale(review),
+        "rationale": rationale(review, item),
     }
     if path:
         record["path"] = [s.to_json() for s in d.path]
