@@ -738,15 +738,22 @@ class Evaluator:
             return ("pass", values, allowance)
         return limit
 
-    def evaluate(self, case: Case, request: dict[str, Any]) -> Determination:
+    def evaluate(self, case: Case, request: dict[str, Any],
+                 applied: list[Any] | None = None) -> Determination:
+        """The guideline's determination on one request. `applied`: the definitions' values
+        left by a check that the guideline applies (the library's), which then holds."""
         c = Ctx(case, request)
-        c.defs = [_UNSET] * len(self.defs)
         g = self.guideline
         requested = request.get(g.quantity_field)
-        applies = self.applies(c)
-        if applies is not True:
-            return Determination(g.id, case.case_id, request["id"], "not_applicable", requested,
-                                 None, [], [("applies", "does not apply", {"applies": applies})])
+        if applied is not None:
+            c.defs = applied
+        else:
+            c.defs = [_UNSET] * len(self.defs)
+            applies = self.applies(c)
+            if applies is not True:
+                return Determination(g.id, case.case_id, request["id"], "not_applicable",
+                                     requested, None, [],
+                                     [("applies", "does not apply", {"applies": applies})])
         trace: list[tuple[str, str, dict[str, Any]]] = [("applies", "applies", _NONE)]
         guards = [w(c) for w in self._whens]
         found: list[tuple[_CompiledRule, str, dict[str, Any], int | None]] = []

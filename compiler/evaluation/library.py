@@ -65,14 +65,16 @@ def settle(det: Determination, request: dict[str, Any]) -> tuple[str, int | None
 
 
 def _applicable(guidelines: list[Compiled], case: Case,
-                request: dict[str, Any]) -> list[Compiled]:
-    """The guidelines whose `applies when` holds for the request."""
+                request: dict[str, Any]) -> list[tuple[Compiled, list[Any]]]:
+    """The guidelines whose `applies when` holds for the request, each with its definitions'
+    values as far as that condition computed them (its evaluation goes on from them)."""
     ctx = Ctx(case, request)
     out = []
     for g in guidelines:
-        ctx.defs = [_UNSET] * len(g.evaluator.defs)  # definitions compute on first use
-        if g.evaluator.applies(ctx) is True:
-            out.append(g)
+        ev = g.evaluator
+        defs = ctx.defs = [_UNSET] * len(ev.defs)  # definitions compute on first use
+        if ev.applies(ctx) is True:
+            out.append((g, defs))
     return out
 
 
@@ -241,7 +243,7 @@ class Library:
                         and not g.ir.in_force(day) and g.ir.in_scope(whose)]
         other_dates = [f"{g.ir.id} ({g.ir.effective_from or 'the start'} to "  # type: ignore[union-attr]
                        f"{g.ir.effective_until or 'now'})"  # type: ignore[union-attr]
-                       for g in _applicable(out_of_force, case, request)]
+                       for g, _ in _applicable(out_of_force, case, request)]
         if other_dates:
             return (f"no guideline in force in the library for this date: {day} is outside "
                     f"the dates of {', '.join(other_dates)}, which address {treatment} "
@@ -334,7 +336,8 @@ class Library:
             case = replace(case, review_date=as_of)
         whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
         in_force, deciders, layers = self._in_force(request.get("treatment"), day, whose)
-        applicable = _applicable(deciders, case, request)
+        found_defs = _applicable(deciders, case, request)
+        applicable = [g for g, _ in found_defs]
         if not applicable:
             det = Determination("", case.case_id, request["id"], "not_applicable",
                                 request.get("visits"), None, [], [])
@@ -354,10 +357,11 @@ class Library:
                 chosen, in_force, applicable, request))
         chosen, head, tail = found
         why = f"{head}{day}{tail}"
-        det = chosen.evaluator.evaluate(case, request)
+        det = chosen.evaluator.evaluate(case, request,
+                                        next(d for g, d in found_defs if g is chosen))
         applied: list[str] = []
-        for layer in _applicable(layers, case, request) if layers else ():
-            det, words = _beside(det, layer.evaluator.evaluate(case, request))
+        for layer, defs in _applicable(layers, case, request) if layers else ():
+            det, words = _beside(det, layer.evaluator.evaluate(case, request, defs))
             applied.append(layer.ir.id)  # type: ignore[union-attr]
             why += f"; {layer.ir.title} ({layer.ir.id}) applies beside it{words}"  # type: ignore[union-attr]
         return Review(case, request, chosen, why, det, day, layers=tuple(applied))

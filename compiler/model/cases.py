@@ -264,7 +264,8 @@ def _typed(record: dict[str, Any], special: dict[str, facts.Type], where: str, s
     hits = special.keys() & record.keys()
     if not hits:  # nothing to read: the record as it is (a fresh one, decoded for this case)
         return _clean(record) if None in record.values() else record
-    out = {k: v for k, v in record.items() if v is not None}
+    # The record is a fresh one, decoded for this case: read in place where nothing is null.
+    out = record if None not in record.values() else _clean(record)
     for key in hits & out.keys():
         t, value = special[key], out[key]
         if t.kind == "date":
