@@ -297,6 +297,9 @@ class ExprEncoder:
                 else self.g.valuesets[right.name].terms)  # type: ignore[attr-defined]
             cat = e.args[0].type.category
             options = [i for w in words if (i := self.enc.term_index(cat, w)) is not None]
+        # In one order whatever the order of the set (string hashing changes it from process
+        # to process): the solver's search, and so the witness it finds, follows this order.
+        options = sorted(options)
         hit = z3.Or(*[left.v == i for i in options]) if options else z3.BoolVal(False)
         if e.op == "not in":
             hit = z3.Not(hit)
@@ -659,10 +662,19 @@ def suppressed(diag: Diagnostic, source: str) -> bool:
     return False
 
 
+def _fresh_context() -> None:
+    """Each analysis in a solver context of its own: z3's answers (which witness it finds)
+    depend on every term the context has seen, so an analysis that shared the context with
+    whatever ran before it could show another witness depending on which other files were
+    analysed first in the process, or came from guidec's cache instead."""
+    z3.z3._main_ctx = None  # main_ctx() makes a new one on next use
+
+
 def analyze_file(c: Compiled, options: Options = Options()) -> tuple[list[Diagnostic], int]:
     """Findings for one compiled guideline; and how many a comment suppressed."""
     if not (c.ok and c.kind == "guideline"):
         return [], 0
+    _fresh_context()
     return _kept([(d, c.source) for d in Analyzer(options).check(c)])
 
 
@@ -673,6 +685,7 @@ def analyze_library(compiled: Iterable[Compiled], options: Options = Options()
     if len(items) < 2:
         return [], 0
     sources = {c.path: c.source for c in items}
+    _fresh_context()
     return _kept([(d, sources.get(d.span.file, ""))
                   for d in Analyzer(options).check_library(items)])
 
