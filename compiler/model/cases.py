@@ -245,39 +245,48 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
+# A declared field normalizing reads: its kind (date, term, terms), its category, and the
+# category's vocabulary.
+_Reader = tuple[str, str, frozenset[str]]
+
+
 @functools.lru_cache(maxsize=16)
-def _special(schema: facts.Schema) -> dict[str, dict[str, facts.Type]]:
+def _special(schema: facts.Schema) -> dict[str, dict[str, _Reader]]:
     """Per record or list: the declared fields normalizing reads (dates, terms), by name."""
-    out: dict[str, dict[str, facts.Type]] = {}
+    out: dict[str, dict[str, _Reader]] = {}
     for group in (schema.records, schema.collections):
         for name, types in group.items():
-            out[name] = {k: t for k, t in types.items()
+            out[name] = {k: (t.kind, t.category or "",
+                             schema.vocab.get(t.category or "", frozenset()))
+                         for k, t in types.items()
                          if t.kind == "date" or (t.kind in {"term", "terms"} and t.category)}
     return out
 
 
-def _typed(record: dict[str, Any], special: dict[str, facts.Type], where: str, src: str,
+def _typed(record: dict[str, Any], special: dict[str, _Reader], where: str, src: str,
            warns: list[str], schema: facts.Schema) -> dict[str, Any]:
     """A record's declared dates parsed and its declared terms checked against the vocabulary
     (an unknown term is a warning); undeclared fields are carried along unread, and fields
-    with no value (null) are left out: they are undocumented."""
-    hits = special.keys() & record.keys()
-    if not hits:  # nothing to read: the record as it is (a fresh one, decoded for this case)
-        return _clean(record) if None in record.values() else record
-    # The record is a fresh one, decoded for this case: read in place where nothing is null.
+    with no value (null) are left out: they are undocumented. The record is a fresh one,
+    decoded for this case: it is read in place where it has no nulls."""
     out = record if None not in record.values() else _clean(record)
-    for key in hits & out.keys():
-        t, value = special[key], out[key]
-        if t.kind == "date":
+    hits = [k for k in out if k in special]
+    if not hits:
+        return out
+    for key in hits:
+        kind, category, known = special[key]
+        value = out[key]
+        if kind == "date":
             out[key] = _date(value, f"{where}.{key}", src)
-        elif t.kind == "term":
-            if value not in schema.vocab.get(t.category or "", ()):
-                _term(value, t.category or "", f"{where}.{key}", src, warns, schema)
+        elif kind == "term":
+            if value not in known:
+                _term(value, category, f"{where}.{key}", src, warns, schema)
         elif isinstance(value, list):
             # An entry may be a mapping naming its term under the category ({drug: ...}).
-            value = [v.get(t.category) if isinstance(v, dict) else v for v in value]
+            value = [v.get(category) if isinstance(v, dict) else v for v in value]
             for i, v in enumerate(value):
-                _term(v, t.category or "", f"{where}.{key}[{i}]", src, warns, schema)
+                if v is not None and v not in known:
+                    _term(v, category, f"{where}.{key}[{i}]", src, warns, schema)
             out[key] = frozenset(v for v in value if v)
     return _clean(out) if None in out.values() else out
 
@@ -287,7 +296,7 @@ def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
     warns: list[str] = []
     review_date = _date(data["review_date"], "review_date", src)
     special = _special(schema)
-    none: dict[str, facts.Type] = {}
+    none: dict[str, _Reader] = {}
     injury = _typed(data.get("injury") or {}, special.get("injury", none), "injury", src,
                     warns, schema)
     patient = _typed(data.get("patient") or {}, special.get("patient", none), "patient", src,
@@ -336,11 +345,13 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
     freq = out.pop("frequency", None)
     if freq:
         for name in ("per_week", "weeks"):
-            if freq.get(name) is not None:
-                out[name] = _top(freq[name])
+            value = freq.get(name)
+            if value is not None:
+                out[name] = _top(value)
     for name in ("visits", "sessions", "days"):
-        if out.get(name) is not None:
-            out[name] = _top(out[name])
+        value = out.get(name)
+        if isinstance(value, dict):
+            out[name] = value["max"]
     if out.get("visits") is None:
         if out.get("per_week") is not None and out.get("weeks") is not None:
             out["visits"] = out["per_week"] * out["weeks"]
