@@ -153,7 +153,7 @@ def to_dot(graph: nx.MultiDiGraph, det: Determination | None = None, *,
                                             and (u, v) not in path_edges and not extra.get("penwidth"))
         dot.edge(_node_id(u), _node_id(v), label="" if quiet else _esc(attrs["label"]), style=style,
                  color=extra.pop("color", colour), **extra)
-    _legend(dot)
+    _legend(dot, [_node_id(n) for n in graph if n.startswith("outcome:")])
     return dot
 
 
@@ -209,8 +209,12 @@ LEGEND_WORDS = {"applicability": "applies?", "limit": "limit (caps visits)",
                 "valueset": "value set", "outcome": "decision"}
 
 
-def _legend(dot: graphviz.Digraph) -> None:
-    """A compact legend: one row of shapes, one row of edge styles, below the graph."""
+def _legend(dot: graphviz.Digraph, last: list[str]) -> None:
+    """A compact legend: one row of shapes, one row of edge styles, below the graph. The
+    graph's ranks are shared by every cluster (newrank), so the legend is held below the
+    last nodes (`last`, the outcomes): its rows are then ranks of their own, as tall as the
+    legend's nodes (beside the graph, a row would be as tall as the graph's tallest node
+    on that rank)."""
     with dot.subgraph(name="cluster_legend") as leg:
         leg.attr(label="Legend", style="rounded", color="#bbbbbb", fontsize="8", margin="4")
         with leg.subgraph() as row:
@@ -237,6 +241,8 @@ def _legend(dot: graphviz.Digraph) -> None:
                     row.edge(previous, a, style="invis")
                 previous = b
         leg.edge("legend_applicability", "legend_edge_flow_a", style="invis")
+    for node in last:
+        dot.edge(node, "legend_applicability", style="invis", weight="0")
 
 
 def have_dot() -> bool:
