@@ -39,7 +39,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test,spark]'
 	@touch $@
 
+# guidec's own modules compiled to bytecode, as an installed wheel has them: an editable
+# install leaves that to the first import, which never keeps it where PYTHONDONTWRITEBYTECODE
+# is set (each process would compile them again). Only changed modules are compiled.
 venv: $(BIN)/.installed
+	@$(BIN)/python -m compileall -q guidec dsl compiler > /dev/null
 
 demo: system-deps venv
 	@mkdir -p $(OUT)
