@@ -194,7 +194,7 @@ def check(
     """Parse and check guidelines, analyse their rules, and run their embedded tests.
 
     Each file's findings are kept in guidec's cache under a key of its text, the declarations
-    it sees, these options and guidec's version: an unchanged file is not checked again
+    it sees, these options and guidec's own code: an unchanged file is not checked again
     (GUIDEC_NO_CACHE=1 turns this off)."""
     from .compiler import checking
     report = checking.check(_guideline_files(paths),
