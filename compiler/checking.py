@@ -66,7 +66,6 @@ class Report:
     files: list[FileReport]
     library: list[Diagnostic]  # findings across files
     library_suppressed: int
-    cached: int  # files whose findings were read from the cache
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -110,7 +109,6 @@ def check(files: list[Path], options: Options = Options()) -> Report:
                                                       for r in reports) < 2):
         library = _kept_library(lib_key) if lib_key is not None else None
     missing = [i for i, r in enumerate(reports) if r is None]
-    cached = len(files) - len(missing)
     if missing or library is None:
         from . import pipeline
         wanted = range(len(files)) if library is None else missing
@@ -121,17 +119,22 @@ def check(files: list[Path], options: Options = Options()) -> Report:
             report = _check_file(compiled[i], options)
             reports[i] = report
             key = keys[i]
-            if key is not None and not any(d.code == CLOCK for d in report.diagnostics):
+            if key is not None and _timeless(report.diagnostics):
                 diskcache.put("checked", key, report)
         if library is None:
             from .analysis import analyze
             library = analyze.analyze_library(
                 [compiled[i] for i in range(len(files))],
                 analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
-            if lib_key is not None and not any(d.code == CLOCK for d in library[0]):
+            if lib_key is not None and _timeless(library[0]):
                 diskcache.put("checked-library", lib_key, library)
     done = [r for r in reports if r is not None]
-    return Report(done, library[0], library[1], cached)
+    return Report(done, library[0], library[1])
+
+
+def _timeless(diagnostics: list[Diagnostic]) -> bool:
+    """Findings that do not depend on the clock, and so may be kept."""
+    return not any(d.code == CLOCK for d in diagnostics)
 
 
 def _check_file(c: Compiled, options: Options) -> FileReport:

@@ -274,12 +274,17 @@ class Library:
             why += "; " + _tie_words(chosen, applicable[1:])
         return chosen, head, why
 
-    def _in_force(self, treatment: Any, day: dt.date, whose: dict[str, str | None]
+    def _epoch(self, day: dt.date) -> int:
+        """Which span of dates with the same guidelines in force holds `day`."""
+        return bisect.bisect_right(self._bounds_of_force, day)
+
+    def _in_force(self, treatment: Any, day: dt.date, epoch: int,
+                  whose: dict[str, str | None]
                   ) -> tuple[list[Compiled], list[Compiled], list[Compiled]]:
-        """The guidelines in force for this treatment, day and case (memoized: a bulk run sees
-        few distinct ones): all of them, those that may decide, and the layers."""
-        key = (treatment, bisect.bisect_right(self._bounds_of_force, day), whose["jurisdiction"],
-               whose["payer"])
+        """The guidelines in force for this treatment, day (in `epoch`) and case (memoized per
+        epoch: a bulk run sees few distinct ones): all of them, those that may decide, and
+        the layers."""
+        key = (treatment, epoch, whose["jurisdiction"], whose["payer"])
         found = self._in_force_memo.get(key)
         if found is None:
             if len(self._in_force_memo) > 20_000:
@@ -335,7 +340,8 @@ class Library:
         if as_of is not None:
             case = replace(case, review_date=as_of)
         whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
-        in_force, deciders, layers = self._in_force(request.get("treatment"), day, whose)
+        epoch = self._epoch(day)
+        in_force, deciders, layers = self._in_force(request.get("treatment"), day, epoch, whose)
         found_defs = _applicable(deciders, case, request)
         applicable = [g for g, _ in found_defs]
         if not applicable:
@@ -345,9 +351,8 @@ class Library:
             return Review(case, request, None, why, det, day)
         # The choice depends on the guidelines that apply and those in force (the same for the
         # whole epoch of the review date), not on the day itself, which its words only name.
-        key = (tuple(map(id, applicable)), request.get("treatment"),
-               bisect.bisect_right(self._bounds_of_force, day), whose["jurisdiction"],
-               whose["payer"])
+        key = (tuple(map(id, applicable)), request.get("treatment"), epoch,
+               whose["jurisdiction"], whose["payer"])
         found = self._choices.get(key)
         if found is None:
             if len(self._choices) > 20_000:  # keep the memo small, whatever the input

@@ -350,8 +350,8 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
                 out[name] = _top(value)
     for name in ("visits", "sessions", "days"):
         value = out.get(name)
-        if isinstance(value, dict):
-            out[name] = value["max"]
+        if value is not None:
+            out[name] = _top(value)
     if out.get("visits") is None:
         if out.get("per_week") is not None and out.get("weeks") is not None:
             out["visits"] = out["per_week"] * out["weeks"]
