@@ -3,50 +3,73 @@
 Passes, in order; each takes what the one before gives and reports into one sink:
   1. parse   (dsl.parser)    source → AST; syntax errors stop the file here
   2. check   (compiler.check) AST → IR; names, types, units, value sets, clauses, tests
-  3. graph   (compiler.graph) IR → decision graph (only when check found no errors)
-  4. compile (compiler.evaluate) graph → closures, on first use
+  3. graph   (compiler.graph) IR → the decision graph's plan (only when check found no
+             errors); the networkx graph itself is built where it is read (pictures, coverage)
+  4. compile (compiler.evaluate) plan → closures, on first use
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import networkx as nx
-
-from ..dsl import parser
-from ..dsl.diagnostics import Diagnostic, Sink, render
-from ..dsl import ast
-from .model import check, facts, graph, ir
+from ..dsl.diagnostics import Diagnostic, render
+from .model import graph, ir
 from . import diskcache
 from .evaluation.evaluate import Evaluator
 
+if TYPE_CHECKING:
+    import networkx as nx
 
-@dataclass
+
 class Compiled:
-    path: str
-    source: str
-    diagnostics: list[Diagnostic]
-    ir: ir.Guideline | None = None
-    graph: nx.MultiDiGraph | None = None
-    _evaluator: Evaluator | None = field(default=None, repr=False)
+    """A compiled guideline (or declarations file): its diagnostics, its checked model, and
+    for a guideline without errors the plan its evaluation follows. The decision graph
+    (networkx) is built from the model where it is read (pictures, coverage) and is not
+    kept in the cache: a review or a check loads neither the parser (a cached file) nor the
+    graph library."""
 
-    kind: str = "guideline"  # or "declarations" (a facts.gl: no rules, no graph)
+    def __init__(self, path: str, source: str, diagnostics: list[Diagnostic],
+                 ir: ir.Guideline | None = None, plan: graph.Plan | None = None,
+                 kind: str = "guideline") -> None:
+        self.path = path
+        self.source = source
+        self.diagnostics = diagnostics
+        self.ir = ir
+        self.kind = kind  # or "declarations" (a facts.gl: no rules, no graph)
+        self.plan = plan
+        self._graph: nx.MultiDiGraph | None = None
+        self._evaluator: Evaluator | None = None
+
+    def __repr__(self) -> str:
+        return f"Compiled({self.path!r}, kind={self.kind!r}, ok={self.ok})"
+
+    @property
+    def graph(self) -> nx.MultiDiGraph | None:
+        """The decision graph (None for a file with errors), built on first use."""
+        if self._graph is None and self.plan is not None:
+            self._graph = graph.build(self.plan.guideline)
+        return self._graph
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_graph": None, "_evaluator": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     @property
     def ok(self) -> bool:
         if self.kind == "declarations":
             return not any(d.severity == "error" for d in self.diagnostics)
-        return self.graph is not None and not any(d.severity == "error"
-                                                  for d in self.diagnostics)
+        return self.plan is not None and not any(d.severity == "error"
+                                                 for d in self.diagnostics)
 
     @property
     def evaluator(self) -> Evaluator:
         if self._evaluator is None:
-            assert self.graph is not None, "a guideline with errors cannot be evaluated"
-            self._evaluator = Evaluator(self.graph)
+            assert self.plan is not None, "a guideline with errors cannot be evaluated"
+            self._evaluator = Evaluator(self.plan)
         return self._evaluator
 
     def render_diagnostics(self) -> str:
@@ -57,6 +80,7 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
     try:
         return _compile_source(source, path)
     except RecursionError:  # the parser's nesting limit should make this unreachable
+        from ..dsl import parser
         from ..dsl.diagnostics import Span
         d = Diagnostic("E104", "error", f"this guideline is too deeply nested to compile "
                        f"(limit {parser.MAX_DEPTH} levels)", Span(path, 1, 1, 1, 2),
@@ -65,6 +89,10 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
 
 
 def _compile_source(source: str, path: str) -> Compiled:
+    from ..dsl import ast, parser  # a guideline compiled from the cache needs no parser
+    from ..dsl.diagnostics import Sink
+    from .model import check, facts
+
     sink = Sink()
     parsed = parser.parse(source, path)
     sink.extend(parsed.diagnostics)
@@ -88,7 +116,7 @@ def _compile_source(source: str, path: str) -> Compiled:
                         schema=schema)
     if sink.has_errors:
         return Compiled(path, source, sink.sorted(), model)
-    return Compiled(path, source, sink.sorted(), model, graph.build(model))
+    return Compiled(path, source, sink.sorted(), model, graph.plan_of(model))
 
 
 def _same_file(path: str) -> "Callable[[str], bool]":

@@ -190,6 +190,33 @@ def test_help_and_fmt_import_only_what_they_need():
         assert loaded == repr(allowed), (args, loaded)
 
 
+def test_review_and_check_leave_the_graph_library_unloaded(tmp_path):
+    # A review from compiled guidelines in the cache needs no parser, solver or graph
+    # library; a check of a file just edited parses and proves (lark, z3) but evaluates its
+    # tests from the plan, without networkx. Pictures and coverage still load it.
+    import shutil
+    import subprocess
+    import sys
+    probe = ("import sys\nfrom guidec import cli\nsys.argv = ['guidec'] + sys.argv[1:]\n"
+             "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+             "heavy = {'z3', 'networkx', 'graphviz', 'jsonschema', 'lark'}\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n")
+    lib = tmp_path / "lib"
+    shutil.copytree(ROOT / "guidelines", lib)
+    edited = lib / "mtus" / "chronic_pain" / "massage.gl"
+    review = ["review", str(SEED), "--library", str(lib), "--format", "jsonl"]
+    for args, allowed in ((review, None), (review, []),
+                          (["check", str(edited)], None),
+                          (["check", str(edited)], ["lark", "z3"])):
+        if allowed is not None and args[0] == "check":
+            edited.write_text(edited.read_text() + "\n# edited\n")
+        r = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                           cwd=ROOT)
+        loaded = r.stdout.strip().splitlines()[-1]
+        if allowed is not None:  # the first of each pair fills the cache
+            assert loaded == repr(allowed), (args, loaded, r.stderr[-2000:])
+
+
 def test_a_missing_case_file_and_a_missing_guideline_both_exit_2(tmp_path):
     r = guidec("review", str(tmp_path / "nope.yaml"))
     assert r.returncode == 2 and "no such file or folder" in r.stderr

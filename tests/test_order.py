@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from conftest import ROOT
 from guidec.compiler.model import cases, facts, graph
 from guidec.compiler.evaluation.evaluate import Evaluator
+from guidec.compiler import pipeline
 from guidec.compiler.pipeline import compile_file
 
 LIBRARY = sorted((ROOT / "guidelines").rglob("*.gl"))
@@ -84,3 +85,29 @@ def test_the_property_sees_overrides_written_before_their_target():
             for target in r.overrides:
                 after += names.index(target) < i
     assert after > 0  # shuffling puts each of these before its target in about half the runs
+
+
+def test_the_plan_read_from_the_model_is_the_plan_the_graph_encodes():
+    # Evaluation follows `plan_of(ir)` (no graph library loaded); the graph's flow and
+    # overrides edges must say the same, in the same order, for every guideline shipped.
+    shipped = [pipeline.compile_file(f) for f in pipeline.find_guidelines([str(ROOT / "guidelines"),
+                                                                           str(ROOT / "examples")])]
+    checked = 0
+    for compiled in shipped:
+        if compiled.kind != "guideline" or compiled.ir is None or not compiled.ok:
+            continue
+        assert graph.plan_of(compiled.ir) == graph.plan(graph.build(compiled.ir)), compiled.path
+        checked += 1
+    assert checked >= 39
+    # And a rule that overrides two others, written before them, the other way round.
+    c = pipeline.compile_source(
+        'guideline t.x "T"\n  source "Doc" pp. 1-2\n'
+        "  applies when request.treatment in {physical_therapy}\n"
+        "limit a overrides b, c allow 5 visits cite p. 1\n"
+        "limit b allow 10 visits cite p. 1\n"
+        "require c must findings.home_exercise_program cite p. 1\n", "t.gl")
+    assert c.ok, c.render_diagnostics()
+    p = graph.plan_of(c.ir)
+    assert p == graph.plan(graph.build(c.ir))
+    assert [n for n, _ in p.rules] == ["rule:a", "rule:b", "rule:c"]
+    assert p.overridden_by == ((), ("a",), ("a",))

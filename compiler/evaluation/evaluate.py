@@ -12,14 +12,15 @@ import datetime as dt
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..model import facts
 from ..model import graph as graphmod
 from ..model import ir
 from ..model.cases import Case
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class _Undocumented:
@@ -636,26 +637,22 @@ class _CompiledRule:
 class Evaluator:
     """A guideline's decision graph compiled for evaluation: compile once, evaluate many."""
 
-    def __init__(self, graph: nx.MultiDiGraph) -> None:
-        self.graph = graph
-        g: ir.Guideline = graph.graph["guideline"]
+    def __init__(self, flow: "graphmod.Plan | nx.MultiDiGraph") -> None:
+        p = flow if isinstance(flow, graphmod.Plan) else graphmod.plan(flow)
+        g: ir.Guideline = p.guideline
         self.guideline = g
         comp = Compiler(g)
         self.def_index = comp.def_index
         self.defs = comp.def_fns
         self._refs = [comp.expr(ir.DefRef(type=d.expr.type, name=d.name))
                       for d in g.definitions.values()]
-        applies = graph.nodes["applies"].get("ir")
-        self.applies: Fn = comp.expr(applies) if applies is not None else (lambda c: False)
-        nodes = graphmod.flow_rules(graph)
-        rules = [graph.nodes[n]["ir"] for n in nodes]
-        index = {r.name: i for i, r in enumerate(rules)}
+        self.applies: Fn = comp.expr(p.applies) if p.applies is not None else (lambda c: False)
+        index = {r.name: i for i, (_, r) in enumerate(p.rules)}
         self.rules = [
             _CompiledRule(node=n, rule=r, when=comp.expr(r.when) if r.when else None,
                           run=self._compile_rule(r, comp),
-                          overridden_by=tuple(index[src.split(":", 1)[1]] for src, _, k in
-                                              graph.in_edges(n, data="kind") if k == "overrides"))
-            for n, r in zip(nodes, rules)
+                          overridden_by=tuple(index[name] for name in over))
+            for (n, r), over in zip(p.rules, p.overridden_by)
         ]
         self._whens: list[Fn] = [cr.when or _always for cr in self.rules]
         # Parallel lists, so the per-case loop reads locals rather than attributes.

@@ -17,14 +17,16 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from ...dsl import ast
 from ...dsl.diagnostics import Diagnostic, Span
 # Where declarations files are found is read without the model (dsl.files): cache keys need it.
 from ...dsl.files import (DECLARATIONS_FILE as DECLARATIONS_FILE,
                           declaration_files as declaration_files,
                           standard_path as standard_path)
+
+if TYPE_CHECKING:
+    from ...dsl import ast
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,8 @@ def _describe_decl(d: ast.FactDecl) -> str:
 
 def build(decls: Iterable[ast.FactDecl | ast.Vocabulary]) -> tuple[Schema, list[Diagnostic]]:
     """One schema from declarations in order; disagreements are errors naming both."""
+    from ...dsl import ast  # a schema from the cache needs no syntax tree
+
     schema = Schema()
     seen: dict[str, ast.FactDecl] = {}
     problems: list[Diagnostic] = []
@@ -231,7 +235,7 @@ def _parse_declarations(stamp: tuple[str, int, int]) -> tuple[tuple[Any, ...], t
 
 
 def _declarations_of(path: str, text: str) -> tuple[tuple[Any, ...], tuple[Diagnostic, ...]]:
-    from ...dsl import parser
+    from ...dsl import ast, parser
     parsed = parser.parse(text, path)
     diags = tuple(parsed.diagnostics)
     if parsed.guideline is None:

@@ -7,22 +7,29 @@ Node ids are stable: `applies`, `rule:<name>`, `def:<name>`, `valueset:<name>`,
 `outcome:<decision>`. Flow edges (kind "flow") chain the applicability check and the rules
 in source order; verdict edges (kind "verdict") lead from a rule to the outcome it forces
 when it fails or cuts the quantity; "overrides" and "uses" edges record exceptions and data
-dependencies. Evaluation, pictures, static checks and coverage all read this graph.
+dependencies. Pictures and coverage read this graph; evaluation reads its `Plan` (the flow
+chain and the overrides edges as plain data), which `plan_of` reads from the model without
+building the graph, so a review or a check does not load networkx (tests/test_order.py holds
+`plan_of(g)` equal to `plan(build(g))`).
 """
 
 from __future__ import annotations
 
-from typing import Iterator
-
-import networkx as nx
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
 
 from . import ir
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 NODE_KIND = {"require": "requirement", "limit": "limit", "trial": "trial", "deny": "exclusion"}
 OUTCOMES = ("certified", "modified", "non_certified", "not_applicable")
 
 
 def build(g: ir.Guideline) -> nx.MultiDiGraph:
+    import networkx as nx  # only where a graph is built: evaluation reads a Plan
+
     graph = nx.MultiDiGraph(id=g.id, title=g.title, version=g.version, citation=g.citation,
                        path=g.path, guideline=g)
     graph.add_node("applies", kind="applicability", label="Applies to the request?",
@@ -107,3 +114,34 @@ def flow_rules(graph: nx.MultiDiGraph) -> list[str]:
             return order
         node = nxt[0]
         order.append(node)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What evaluation reads of the graph: the guideline, its applicability check, and the
+    rule nodes in flow order, each with the rules that override it. Plain data, so a
+    guideline is evaluated without loading the graph library."""
+
+    guideline: ir.Guideline
+    applies: ir.Expr | None
+    rules: tuple[tuple[str, ir.Rule], ...]  # (node, rule) in evaluation order
+    overridden_by: tuple[tuple[str, ...], ...]  # per rule: the names of its overriders
+
+
+def plan_of(g: ir.Guideline) -> Plan:
+    """The plan of the graph `build(g)` builds, read from the model itself (the flow edges
+    chain the rules in source order; an `overrides` edge runs from each overrider), so that
+    neither evaluation nor a check loads the graph library. A test holds the two equal."""
+    return Plan(g, g.applies, tuple((f"rule:{r.name}", r) for r in g.rules),
+                tuple(tuple(o.name for o in g.rules if r.name in o.overrides)
+                      for r in g.rules))
+
+
+def plan(graph: nx.MultiDiGraph) -> Plan:
+    """The plan read from a decision graph."""
+    nodes = flow_rules(graph)
+    return Plan(graph.graph["guideline"], graph.nodes["applies"].get("ir"),
+                tuple((n, graph.nodes[n]["ir"]) for n in nodes),
+                tuple(tuple(src.split(":", 1)[1] for src, _, k in
+                            graph.in_edges(n, data="kind") if k == "overrides")
+                      for n in nodes))
