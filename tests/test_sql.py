@@ -285,3 +285,38 @@ def test_cli_path_from_duckdb_is_the_python_engines(tmp_path):
     assert [s["node"] for s in sq["path"]][:2] == ["applies", "rule:general_course"]
     assert sq["path"][-1] == {"node": "outcome:non_certified", "outcome": "non_certified",
                               "values": {"certified": 0}}
+
+
+def test_a_table_of_a_few_treatments_runs_only_the_guidelines_that_can_decide_them(tmp_path, lib):
+    every, by_id = _generated(lib, 8_000, seed=5)
+    therapy = {"physical_therapy", "occupational_therapy", "chiropractic"}
+    few = [c for c in every if c.requests and
+           all(r.get("treatment") in therapy for r in c.requests)]
+    assert len(few) > 300
+    engine = duck.DuckEngine(lib)
+    engine.load_cases(few)
+    sql = engine.sql
+    # The opioid rules cannot decide a therapy request; no surgery is requested, so none is
+    # decided first: both are left out of the query, and the records are still Python's.
+    assert "mtus.chronic_pain.physical_medicine" in sql and "ca.labor_code.visit_cap" in sql
+    assert "mtus.opioids" not in sql and '"a_chosen"' not in sql
+    _check_same(lib, few, engine, by_id)
+    # A surgery requested beside them brings the surgery guidelines and the linking back.
+    linked = [c for c in every if any(r.get("treatment") == "surgery" for r in c.requests)]
+    assert linked
+    engine.load_cases(few + linked[:50])
+    assert '"a_chosen"' in engine.sql and "mtus.clinical_topics.surgery" in engine.sql
+    _check_same(lib, few + linked[:50], engine, by_id)
+    # Reviewed in runs, the query is made for the whole table (the first run holds only
+    # therapy, later ones every other treatment), not for the first run.
+    others = [c for c in every if c not in few][:400]
+    table = tmp_path / "cases.parquet"
+    duck.convert(few[:300] + others, table, lib)
+    out = tmp_path / "out.jsonl"
+    runs = duck.DuckEngine(lib)
+    runs.load_parquet(table)
+    runs.write(out, "jsonl", chunk=300)
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    n, bad, report = differential.differences(
+        differential.python_records(lib, few[:300] + others), got, by_id)
+    assert bad == 0 and n > 700, "\n".join(report)

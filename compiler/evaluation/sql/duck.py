@@ -54,10 +54,9 @@ class DuckEngine:
                  memory_limit: str | None = None, path: bool = False) -> None:
         duckdb = _duckdb()
         self.path = path
-        self.gen = LibrarySql(library, "duckdb", path=path)
-        self.lay = self.gen.lay
-        self.sql = cached(library, ("query", "duckdb", str(path)),
-                          lambda: self.gen.render("cases"))
+        self.library = library
+        self.lay = table.layout(library.schema)
+        self._sql: str | None = None  # made for the cases loaded (see `sql`)
         self.con = duckdb.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -69,6 +68,23 @@ class DuckEngine:
         self._parquet: str | None = None
         self._range: tuple[Any, Any] = (None, None)  # case_no of a Parquet table, low to high
 
+    @property
+    def sql(self) -> str:
+        return self.prepare()
+
+    def prepare(self) -> str:
+        """The library's query for the cases loaded: only the guidelines that can decide one
+        of the treatments they request (a table of physical-therapy requests is not run
+        through the opioid rules); the same records as the whole library's query."""
+        if self._sql is None:
+            treatments = sorted(t for (t,) in self.con.execute(
+                "SELECT DISTINCT r.treatment FROM (SELECT UNNEST(requests) AS r FROM cases) "
+                "WHERE r.treatment IS NOT NULL").fetchall())
+            self._sql = cached(self.library, ("query", "duckdb", str(self.path), *treatments),
+                               lambda: LibrarySql(self.library, "duckdb", path=self.path,
+                                                  treatments=treatments).render("cases"))
+        return self._sql
+
     # ---- inputs
     def load_cases(self, cases: Iterable[Case]) -> int:
         """Cases (already read and checked) as the `cases` table; returns how many."""
@@ -76,6 +92,7 @@ class DuckEngine:
             rel = _read_rows(self.con, path, self.lay)
             self.con.execute("DROP TABLE IF EXISTS cases")
             rel.create("cases")
+        self._sql = None
         return n
 
     def load_parquet(self, path: str | Path) -> int:
@@ -97,6 +114,7 @@ class DuckEngine:
         self.con.execute("DROP VIEW IF EXISTS cases")
         self._parquet = str(path)
         rel.create_view("cases")
+        self._sql = None
         count, low, high = self.con.execute(
             "SELECT count(*), min(case_no), max(case_no) FROM cases").fetchone()
         self._range = (low, high)
@@ -122,6 +140,7 @@ class DuckEngine:
         low, high = self._range
         if self._parquet is None or low is None or high - low < chunk:
             return self._copy(out, fmt)
+        self.prepare()  # the query for the treatments of the whole table, not of a run
         with tempfile.TemporaryDirectory(prefix="guidec-") as tmp:
             parts: list[Path] = []
             n = 0

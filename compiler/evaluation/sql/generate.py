@@ -455,6 +455,23 @@ class GuidelineSql:
         """The name of one of this guideline's columns (`g_decision`, `l_decision`)."""
         return f"{self.p}_{what}"
 
+    def cv(self, rc: _RuleCols, what: str) -> exp.Expression:
+        """A limit's column as later stages read it: the constant itself where the rule
+        makes it one (a limit that is not a trial is never exhausted; a cap written as a
+        number; no window), so the engine folds away the branches that cannot be taken."""
+        r = rc.rule
+        allow = r.allow
+        assert allow is not None
+        if r.kind != "trial" and what == "exhausted":
+            return exp.false()
+        if r.kind != "trial" and what == "extension":
+            return exp.Null()
+        if r.kind != "trial" and what == "cap" and allow.amount_expr is None:
+            return lit(allow.amount)
+        if what == "spread" and allow.over_weeks is None:
+            return exp.false()
+        return col(rc.c(what))
+
     def _limits(self) -> Iterator[tuple[_RuleCols, ir.Quantity]]:
         """The limit and trial rules, with what they allow."""
         for rc in self.rules:
@@ -462,8 +479,7 @@ class GuidelineSql:
                 assert rc.rule.allow is not None
                 yield rc, rc.rule.allow
 
-    @staticmethod
-    def _branches(rc: _RuleCols) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+    def _branches(self, rc: _RuleCols) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
         """The ways a limit fails before it counts (Python's `limit`, in order): what was
         already done is undocumented; the cap computed from the case is undocumented; a
         trial is complete and its extension is not shown."""
@@ -472,8 +488,8 @@ class GuidelineSql:
         prior_u = T(":p IS NULL", p=col(rc.c("prior")))
         cap_u = T(":c IS NULL", c=col(rc.c("cap0"))) if allow.amount_expr is not None \
             else exp.false()
-        ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=col(rc.c("exhausted")),
-                   e=col(rc.c("extension")))
+        ext_no = T(":x AND NOT COALESCE(:e, FALSE)", x=self.cv(rc, "exhausted"),
+                   e=self.cv(rc, "extension"))
         return prior_u, cap_u, ext_no
 
     def applies(self) -> exp.Expression:
@@ -540,7 +556,7 @@ class GuidelineSql:
         out: list[tuple[str, exp.Expression]] = []
         pw, wk = field_of(col("request"), "per_week"), field_of(col("request"), "weeks")
         for rc, allow in self._limits():
-            allowance = T(":cap - :p", cap=col(rc.c("cap")), p=col(rc.c("prior")))
+            allowance = T(":cap - :p", cap=self.cv(rc, "cap"), p=col(rc.c("prior")))
             if allow.per_week is not None:
                 by_rate = T(":n * :w", n=lit(allow.per_week), w=wk)
                 cut = and_(T(":pw IS NOT NULL AND :wk IS NOT NULL", pw=pw, wk=wk),
@@ -681,24 +697,24 @@ class GuidelineSql:
         remaining = case((T(":a <= 0", a=al), lit(0)), default=al)
         variants = []
         for extended in (False, True) if r.kind == "trial" else (False,):
-            fields = list(main) + ([("extension", col(rc.c("extension")))] if extended else [])
-            fields.append(("cap", col(rc.c("cap"))))
+            fields = list(main) + ([("extension", self.cv(rc, "extension"))] if extended else [])
+            fields.append(("cap", self.cv(rc, "cap")))
             if allow.per_week is not None:
                 fields += [("per_week", pw), ("weeks", wk)]
             variants.append((extended, fields))
         whens = [(prior_u, self._json([("prior", exp.Null()), ("requested", req)])),
                  (cap_u, self._json([("requested", req), ("cap", exp.Null())])),
-                 (ext_no, self._json(head + [("extension", col(rc.c("extension")))]))]
+                 (ext_no, self._json(head + [("extension", self.cv(rc, "extension"))]))]
         for extended, fields in variants:
             spread_fields = fields + [("remaining", remaining)]
             if allow.over_weeks is not None and allow.per_week is None:
                 with_weeks = fields + [("weeks", wk), ("remaining", remaining)]
-                body = case((col(rc.c("spread")), self._json(with_weeks)),
+                body = case((self.cv(rc, "spread"), self._json(with_weeks)),
                             default=self._json(spread_fields))
             else:
                 body = self._json(spread_fields)
-            whens.append((col(rc.c("exhausted")) if extended else T("NOT :x",
-                                                                   x=col(rc.c("exhausted"))),
+            whens.append((self.cv(rc, "exhausted") if extended else T("NOT :x",
+                                                                   x=self.cv(rc, "exhausted")),
                           body))
         return case(*whens)
 
@@ -748,10 +764,10 @@ class GuidelineSql:
             "requested": show(col(self.n("requested")), qkind),
             "prior": show(col(rc.c("prior")), "int") if r.counting is not None else u,
             "cap": case((main, T("COALESCE(:t, 'None')",
-                                 t=exp.Cast(this=col(rc.c("cap")),
+                                 t=exp.Cast(this=self.cv(rc, "cap"),
                                             to=exp.DataType.build("STRING")))), default=u),
-            "extension": case((T(":x AND NOT (:a) AND NOT (:b)", x=col(rc.c("exhausted")),
-                                 a=prior_u, b=cap_u), show(col(rc.c("extension")), "bool")),
+            "extension": case((T(":x AND NOT (:a) AND NOT (:b)", x=self.cv(rc, "exhausted"),
+                                 a=prior_u, b=cap_u), show(self.cv(rc, "extension"), "bool")),
                               default=u),
             "remaining": case((main, T("COALESCE(:t, 'None')",
                                        t=exp.Cast(this=remaining,
@@ -759,7 +775,7 @@ class GuidelineSql:
                               default=u),
             "per_week": case((main, show(pw, "int")), default=u) if allow.per_week is not None
             else u,
-            "weeks": case((and_(main, col(rc.c("spread")) if allow.per_week is None
+            "weeks": case((and_(main, self.cv(rc, "spread") if allow.per_week is None
                                 else exp.true()), show(wk, "int")), default=u),
         }
         return values
@@ -789,8 +805,8 @@ class GuidelineSql:
                           self._fill(rc, texts["undocumented"])))
         elif r.kind in {"limit", "trial"}:
             prior_u, cap_u, _ = self._branches(rc)
-            ext_u = T(":x AND :e IS NULL AND NOT (:a) AND NOT (:b)", x=col(rc.c("exhausted")),
-                      e=col(rc.c("extension")), a=prior_u, b=cap_u)
+            ext_u = T(":x AND :e IS NULL AND NOT (:a) AND NOT (:b)", x=self.cv(rc, "exhausted"),
+                      e=self.cv(rc, "extension"), a=prior_u, b=cap_u)
             whens += [(T(":o = 'fail' AND :u", o=o, u=ext_u),
                        self._fill(rc, texts["undocumented"])),
                       (T(":o = 'fail' AND NOT (:a) AND :b", o=o, a=prior_u, b=cap_u),
@@ -857,6 +873,12 @@ ROW_COLUMNS = ["case_no", "request_no", "case_id", "review_date", "jurisdiction"
                "visits"]
 
 
+def _admits_any(c: Compiled, treatments: frozenset[str]) -> bool:
+    """Whether the guideline's `applies when` can hold for one of these treatments."""
+    bound = _treatments(c.ir.applies if c.ir else None)
+    return bound is None or bool(bound & treatments)
+
+
 def _order(gs: Iterable[Compiled]) -> list[Compiled]:
     """Deciding guidelines in the order the library chooses among them."""
     return sorted(gs, key=lambda c: (-c.ir.precedence,  # type: ignore[union-attr]
@@ -871,14 +893,21 @@ def _subq(q: exp.Expression, alias: str) -> exp.Subquery:
 class LibrarySql:
     """The whole library as one query over a cases table (a table name or a subquery)."""
 
-    def __init__(self, library: Library, dialect: str = "duckdb", path: bool = False) -> None:
+    def __init__(self, library: Library, dialect: str = "duckdb", path: bool = False,
+                 treatments: Iterable[str] | None = None) -> None:
+        """`treatments`: the treatments the cases table requests, when known. A guideline
+        whose `applies when` admits none of them decides no row (and a layer applies to
+        none): it is left out of the query, which then gives the same records, faster."""
         if dialect not in DIALECTS:
             raise SqlError(f"unknown SQL dialect {dialect!r}: choose one of "
                            f"{', '.join(DIALECTS)}")
         self.library = library
         self.dialect = dialect
         self.lay = layout(library.schema)
-        gs = [c for c in library.guidelines if c.ir is not None]
+        present = None if treatments is None else frozenset(treatments)
+        self.present = present
+        gs = [c for c in library.guidelines if c.ir is not None and
+              (present is None or _admits_any(c, present))]
         self.deciders = _order(c for c in gs if not c.ir.layer)  # type: ignore[union-attr]
         self.layers = [c for c in gs if c.ir.layer]  # type: ignore[union-attr]
         self.path = path  # records carry each step taken through the graph
@@ -1042,6 +1071,16 @@ class LibrarySql:
         rest = [c for c in self.deciders if self._admits(c, False)]
         first_rows = exp.select(exp.Star()).from_(exp.to_table("rows"), copy=False).where(
             T("request.treatment = :t", t=lit(facts.LINKED_TREATMENT)), copy=False)
+        if self.present is not None and facts.LINKED_TREATMENT not in self.present:
+            # No surgery is requested in the table: no request is decided first, none is
+            # linked to one (`_linked` would give every row back unchanged).
+            out: Any = self.records(exp.select(exp.Star()).from_(exp.to_table("b_done"),
+                                                                 copy=False))
+            only = [("rows", self.rows(source)),
+                    ("b_chosen", self.choose(exp.select(exp.Star()).from_(
+                        exp.to_table("rows"), copy=False), rest)),
+                    ("b_done", self.settle(self.beside(self.decide("b_chosen", rest))))]
+            return self._with(out, only)
         ctes = [
             ("rows", self.rows(source)),
             ("a_chosen", self.choose(first_rows, surgery)),
@@ -1055,7 +1094,9 @@ class LibrarySql:
         both = exp.union(exp.select(exp.Star()).from_(exp.to_table("a_done"), copy=False),
                          exp.select(exp.Star()).from_(exp.to_table("b_done"), copy=False), distinct=False,
                          copy=False)
-        out: Any = self.records(both)
+        return self._with(self.records(both), ctes)
+
+    def _with(self, out: Any, ctes: list[tuple[str, exp.Expression]]) -> exp.Expression:
         for name, q in ctes:
             out = out.with_(exp.to_identifier(name, quoted=True), as_=q, copy=False,
                             materialized=_MATERIALIZED.get(name) if self.dialect == "duckdb"
@@ -1085,8 +1126,7 @@ class LibrarySql:
     def records(self, q: exp.Expression) -> exp.Expression:
         """The review records (the fields of the Python engine's JSON records but the
         prose: item, choice, rationale), in input order."""
-        by_id = {c.ir.id: c for c in self.library.guidelines if c.ir is not None}
-        deciders = [by_id[i] for i in sorted(by_id) if not by_id[i].ir.layer]  # type: ignore[union-attr]
+        deciders = sorted(self.deciders, key=lambda c: c.ir.id)  # type: ignore[union-attr]
 
         def per_guideline(value: Any, type_text: str) -> exp.Expression:
             whens = [(T("gid = :g", g=lit(c.ir.id)), lit(value(c))) for c in deciders]  # type: ignore[union-attr]
