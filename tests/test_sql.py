@@ -111,6 +111,16 @@ def test_spark_decides_10000_generated_cases_as_python_does(lib):
             duck.convert(cases, table, lib)
             engine.load_parquet(table)
             n = _check_same(lib, cases, engine, by_id)
+            # A therapy-only table: the query made for its treatments (no opioid rules, no
+            # surgery phase) gives Python's records too.
+            therapy = {"physical_therapy", "occupational_therapy", "chiropractic"}
+            few = [c for c in cases if c.requests and
+                   all(r.get("treatment") in therapy for r in c.requests)]
+            duck.convert(few, table, lib)
+            engine.load_parquet(table)
+            steps = dict(engine.steps)
+            assert "a_chosen" not in steps and "mtus.opioids" not in steps["b_chosen"]
+            assert _check_same(lib, few, engine, by_id) > len(few)
     finally:
         engine.stop()
     assert n > 15_000

@@ -38,11 +38,8 @@ class SparkEngine:
             raise CaseError("the Spark engine needs PySpark: pip install 'guidec[spark]'") \
                 from exc
         self.path = path
-        self.gen = LibrarySql(library, "spark", path=path)
-        # Spark computes a CTE again for each reader, and plans a deep query slowly: each
-        # step is computed once and checkpointed (its plan cut), then read by the next.
-        self.steps = cached(library, ("steps", "spark", str(path)),
-                            lambda: self.gen.steps("cases"))
+        self.library = library
+        self.steps: list[tuple[str, str]] = []  # made for the table loaded (load_parquet)
         self.spark = (SparkSession.builder.master(master).appName(app_name)
                       .config("spark.ui.enabled", "false")
                       .config("spark.ui.showConsoleProgress", "false")
@@ -60,6 +57,16 @@ class SparkEngine:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
         n: int = df.count()
+        # The query for the treatments the table requests (as DuckDB's: a guideline that
+        # cannot decide one of them is left out). Spark computes a CTE again for each reader
+        # and plans a deep query slowly: each step is computed once and checkpointed (its
+        # plan cut), then read by the next.
+        treatments = sorted(row[0] for row in self.spark.sql(
+            "SELECT DISTINCT r.treatment FROM cases LATERAL VIEW EXPLODE(requests) t AS r "
+            "WHERE r.treatment IS NOT NULL").collect())
+        self.steps = cached(self.library, ("steps", "spark", str(self.path), *treatments),
+                            lambda: LibrarySql(self.library, "spark", path=self.path,
+                                               treatments=treatments).steps("cases"))
         return n
 
     def frame(self) -> Any:
