@@ -819,9 +819,8 @@ class GuidelineSql:
                   (T(":o = 'partial'", o=o), self._fill(rc, texts["partial"]))]
         return case(*whens, default=exp.Null())
 
-    def decide(self, source: exp.Expression, keep: Sequence[str]) -> exp.Select:
-        """A SELECT of `keep` columns of `source` and the guideline's decision of each row."""
-        q: exp.Expression = source
+    def stages(self) -> list[list[tuple[str, exp.Expression]]]:
+        """The guideline's columns, stage by stage: each stage reads only earlier ones."""
         # Each definition once a row, as a column, in the order they depend on each other.
         stages = []
         for names in _def_layers(self.g):
@@ -832,14 +831,11 @@ class GuidelineSql:
                    self._stage5(), self._stage6(), self._stage7()]
         if self.path:
             stages.append([(self.n("path"), self._path())])
-        for i, cols in enumerate(stages):
-            if not cols:
-                continue
-            sel = exp.select(exp.Star()).from_(exp.Subquery(this=q, alias=exp.TableAlias(
-                this=exp.to_identifier(f"s{i}", quoted=True))), copy=False)
-            for name, value in cols:
-                sel = sel.select(exp.alias_(value, name, quoted=True), append=True, copy=False)
-            q = sel
+        return stages
+
+    def decide(self, source: exp.Expression, keep: Sequence[str]) -> exp.Select:
+        """A SELECT of `keep` columns of `source` and the guideline's decision of each row."""
+        q = _chain(source, self.stages())
         final = exp.select(*[col(k) for k in keep],
                            *[col(self.n(k)) for k in _DETERMINATION],
                            *([col(self.n("path"))] if self.path else [])).from_(
@@ -847,9 +843,26 @@ class GuidelineSql:
         return final
 
 
+def _chain(source: exp.Expression, stages: list[list[tuple[str, exp.Expression]]]) -> exp.Expression:
+    """`source` with each stage's columns added by a SELECT of its own, in order."""
+    q = source
+    for i, cols in enumerate(stages):
+        if not cols:
+            continue
+        sel = exp.select(exp.Star()).from_(exp.Subquery(this=q, alias=exp.TableAlias(
+            this=exp.to_identifier(f"s{i}", quoted=True))), copy=False)
+        for name, value in cols:
+            sel = sel.select(exp.alias_(value, name, quoted=True), append=True, copy=False)
+        q = sel
+    return q
+
+
 # DuckDB would inline a CTE into each of its readers: the choice is made once and kept, for
 # each guideline's branch reads it.
 _MATERIALIZED = {"a_chosen": True, "b_chosen": True}
+# Up to this many deciding guidelines are decided in one pass (`LibrarySql._fused`) rather than
+# as a union of branches: a table of a few treatments (the query is made for them).
+FUSE_MAX = 8
 
 
 def _def_layers(g: ir.Guideline) -> list[list[str]]:
@@ -906,6 +919,7 @@ class LibrarySql:
         self.lay = layout(library.schema)
         present = None if treatments is None else frozenset(treatments)
         self.present = present
+        self.inline: set[str] = set()  # choices read once (fused): not kept
         gs = [c for c in library.guidelines if c.ir is not None and
               (present is None or _admits_any(c, present))]
         self.deciders = _order(c for c in gs if not c.ir.layer)  # type: ignore[union-attr]
@@ -937,6 +951,8 @@ class LibrarySql:
     def decide(self, chosen: str, which: list[Compiled]) -> exp.Expression:
         """Each row of the table `chosen` decided by its chosen guideline (none: not
         applicable)."""
+        if self.dialect == "duckdb" and 0 < len(which) <= FUSE_MAX:
+            return self._fused(chosen, which)
         keep = [*ROW_COLUMNS, "gid"]
         rows_of = exp.to_table(chosen)
         dbl = exp.DataType.build("DOUBLE")
@@ -967,6 +983,52 @@ class LibrarySql:
                     _subq(part, "p"), copy=False)
             out = exp.union(out, typed, distinct=False, copy=False)
         return out
+
+    def _fused(self, chosen: str, which: list[Compiled]) -> exp.Expression:
+        """`decide` in one pass for a few guidelines: every guideline's stages side by side,
+        each column computed only for the rows that chose its guideline (DuckDB evaluates a
+        CASE's branch for its rows alone). The choice is then read once, not kept for each
+        guideline's branch, and the rows stay in input order (no union of branches)."""
+        self.inline.add(chosen)
+        keep = [*ROW_COLUMNS, "gid"]
+        dbl = exp.DataType.build("DOUBLE")
+        parts = [GuidelineSql(c.ir, self.dialect, self.lay, prefix=f"g{k}",  # type: ignore[arg-type]
+                              path=self.path) for k, c in enumerate(which)]
+        gno = case(*[(T("gid = :g", g=lit(c.ir.id)), lit(k))  # type: ignore[union-attr]
+                     for k, c in enumerate(which)], default=exp.Null())
+        q: exp.Expression = exp.select(exp.Star(), exp.alias_(gno, "gno", quoted=True)).from_(
+            exp.to_table(chosen), copy=False)
+        every = [p.stages() for p in parts]
+        levels = []
+        for level in range(max(len(st) for st in every)):
+            levels.append([(name, case((T("gno = :k", k=lit(k)), value), default=exp.Null()))
+                           for k, st in enumerate(every) if level < len(st)
+                           for name, value in st[level]])
+        q = _chain(q, levels)
+
+        def pick(what: str, default: exp.Expression, to: exp.DataType | None = None
+                 ) -> exp.Expression:
+            def typed(x: exp.Expression) -> exp.Expression:
+                return exp.Cast(this=x, to=to.copy()) if to is not None else x
+            return case(*[(T("gno = :k", k=lit(k)), typed(col(p.n(what))))
+                          for k, p in enumerate(parts)], default=default)
+
+        reasons = exp.Cast(this=exp.Array(expressions=[]),
+                           to=exp.DataType.build(REASON_TYPE, dialect="spark"))
+        cols = [*[col(k) for k in keep],
+                exp.alias_(pick("decision", exp.Literal.string("not_applicable")), "g_decision",
+                           quoted=True),
+                exp.alias_(pick("certified", exp.Cast(this=exp.Null(), to=dbl.copy()), dbl),
+                           "g_certified", quoted=True),
+                exp.alias_(pick("requested", exp.Cast(this=field_of(col("request"), "visits"),
+                                                      to=dbl.copy()), dbl),
+                           "g_requested", quoted=True),
+                exp.alias_(pick("reasons", reasons), "g_reasons", quoted=True)]
+        if self.path:
+            empty = exp.Cast(this=exp.Array(expressions=[]),
+                             to=exp.DataType.build(PATH_TYPE, dialect="spark"))
+            cols.append(exp.alias_(pick("path", empty), "g_path", quoted=True))
+        return exp.select(*cols).from_(_subq(q, "f"), copy=False)
 
     def beside(self, decided: exp.Expression) -> exp.Expression:
         """The layers (a statute's cap) applied beside the deciding guideline, in library
@@ -1098,9 +1160,9 @@ class LibrarySql:
 
     def _with(self, out: Any, ctes: list[tuple[str, exp.Expression]]) -> exp.Expression:
         for name, q in ctes:
+            keep = _MATERIALIZED.get(name) if name not in self.inline else None
             out = out.with_(exp.to_identifier(name, quoted=True), as_=q, copy=False,
-                            materialized=_MATERIALIZED.get(name) if self.dialect == "duckdb"
-                            else None)
+                            materialized=keep if self.dialect == "duckdb" else None)
         return out  # type: ignore[no-any-return]
 
     def settle(self, q: exp.Expression) -> exp.Expression:
