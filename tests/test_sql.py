@@ -234,20 +234,32 @@ def test_cli_sql_engine_errors_are_clear(tmp_path):
     assert r.returncode == 2 and "Parquet is read by the SQL engines" in r.stderr
 
 
-def test_a_large_parquet_table_is_reviewed_in_runs_with_the_same_output(tmp_path, lib):
+def test_a_table_is_reviewed_in_bounded_memory_with_the_same_output(tmp_path, lib):
+    # One query however large the table: DuckDB keeps to the engine's memory limit and its
+    # sort back into input order spills to a temporary folder of the engine's own, removed
+    # when the engine goes. A tight limit changes nothing in the output.
     cases, _ = _generated(lib, 3_000, seed=11)
     table = tmp_path / "cases.parquet"
     duck.convert(cases, table, lib)
     outs = {}
-    for chunk in (1_000_000, 700):  # one run; five runs of 700 cases
-        engine = duck.DuckEngine(lib)
+    for limit in (None, "200MB"):
+        engine = duck.DuckEngine(lib, memory_limit=limit)
         engine.load_parquet(table)
+        (setting,) = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        if limit:
+            assert setting.replace(" ", "").upper().startswith(("190", "200")), setting
+        spill = Path(engine.con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+        assert spill.is_dir() and spill.name.startswith("guidec-duckdb-")
         for fmt in ("parquet", "jsonl"):
-            out = tmp_path / f"out-{chunk}.{fmt}"
-            assert engine.write(out, fmt, chunk=chunk) > 3_000
-            outs[chunk, fmt] = out
-    assert outs[700, "jsonl"].read_bytes() == outs[1_000_000, "jsonl"].read_bytes()
-    assert _parquet_records(outs[700, "parquet"]) == _parquet_records(outs[1_000_000, "parquet"])
+            out = tmp_path / f"out-{limit}.{fmt}"
+            assert engine.write(out, fmt) > 3_000
+            outs[limit, fmt] = out
+        del engine
+        import gc
+        gc.collect()
+        assert not spill.exists()
+    assert outs["200MB", "jsonl"].read_bytes() == outs[None, "jsonl"].read_bytes()
+    assert _parquet_records(outs["200MB", "parquet"]) == _parquet_records(outs[None, "parquet"])
 
 
 SCOPED = """guideline payer.{name}.pt "PT for {name}"
@@ -317,15 +329,15 @@ def test_a_table_of_a_few_treatments_runs_only_the_guidelines_that_can_decide_th
     engine.load_cases(few + linked[:50])
     assert '"a_chosen"' in engine.sql and "mtus.clinical_topics.surgery" in engine.sql
     _check_same(lib, few + linked[:50], engine, by_id)
-    # Reviewed in runs, the query is made for the whole table (the first run holds only
-    # therapy, later ones every other treatment), not for the first run.
+    # A table whose first cases request only therapy and later ones every other treatment:
+    # the query is made for the whole table.
     others = [c for c in every if c not in few][:400]
     table = tmp_path / "cases.parquet"
     duck.convert(few[:300] + others, table, lib)
     out = tmp_path / "out.jsonl"
     runs = duck.DuckEngine(lib)
     runs.load_parquet(table)
-    runs.write(out, "jsonl", chunk=300)
+    runs.write(out, "jsonl")
     got = [json.loads(line) for line in out.read_text().splitlines()]
     n, bad, report = differential.differences(
         differential.python_records(lib, few[:300] + others), got, by_id)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -24,8 +25,10 @@ from ..library import Library
 from . import table
 from .generate import LibrarySql, cached
 
-# Cases reviewed at a time from a large Parquet table (memory grows with the run, not the table).
-CHUNK = 1_000_000
+# DuckDB's memory when none is given: at most this, and at most half the machine's. Beyond it
+# the query's sort spills to a temporary folder (removed afterwards), so a table of any size is
+# reviewed in bounded memory, in one query.
+MEMORY_LIMIT = 3 << 30
 
 RECORD_FIELDS = ("case_id", "request", "treatment", "decision", "requested", "certified",
                  "certified_visits", "unit", "outcome", "x12_action", "guideline_decision",
@@ -60,13 +63,14 @@ class DuckEngine:
         self.con = duckdb.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            limit = exp.Literal.string(memory_limit).sql("duckdb")
-            self.con.execute(f"SET memory_limit = {limit}")
+        limit = exp.Literal.string(memory_limit or f"{_default_memory() >> 20}MB").sql("duckdb")
+        self.con.execute(f"SET memory_limit = {limit}")
+        self._spill = tempfile.mkdtemp(prefix="guidec-duckdb-")
+        weakref.finalize(self, shutil.rmtree, self._spill, True)
+        spill = exp.Literal.string(self._spill).sql("duckdb")
+        self.con.execute(f"SET temp_directory = {spill}")
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute("SET enable_progress_bar = false")
-        self._parquet: str | None = None
-        self._range: tuple[Any, Any] = (None, None)  # case_no of a Parquet table, low to high
 
     @property
     def sql(self) -> str:
@@ -112,12 +116,9 @@ class DuckEngine:
                             ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
                             " (write one with `guidec cases convert FILE -o cases.parquet`)")
         self.con.execute("DROP VIEW IF EXISTS cases")
-        self._parquet = str(path)
         rel.create_view("cases")
         self._sql = None
-        count, low, high = self.con.execute(
-            "SELECT count(*), min(case_no), max(case_no) FROM cases").fetchone()
-        self._range = (low, high)
+        (count,) = self.con.execute("SELECT count(*) FROM cases").fetchone()
         return int(count)
 
     # ---- outputs
@@ -132,38 +133,11 @@ class DuckEngine:
             for row in chunk:
                 yield tidy(dict(zip(names, row)), self.path)
 
-    def write(self, out: str | Path, fmt: str, chunk: int = CHUNK) -> int:
-        """Write every record to `out` as JSON Lines or Parquet; returns how many.
-
-        A large Parquet table is reviewed a run of cases at a time (by `case_no`), each run
-        written apart and the runs joined in order, so memory stays bounded by the run."""
-        low, high = self._range
-        if self._parquet is None or low is None or high - low < chunk:
-            return self._copy(out, fmt)
-        self.prepare()  # the query for the treatments of the whole table, not of a run
-        with tempfile.TemporaryDirectory(prefix="guidec-") as tmp:
-            parts: list[Path] = []
-            n = 0
-            for start in range(low, high + 1, chunk):
-                self.con.execute("DROP VIEW IF EXISTS cases")
-                self.con.read_parquet(self._parquet).filter(
-                    f"case_no >= {int(start)} AND case_no < {int(start + chunk)}"
-                ).create_view("cases")
-                part = Path(tmp) / f"part-{len(parts):05d}.{fmt}"
-                n += self._copy(part, fmt)
-                parts.append(part)
-            if fmt == "parquet":
-                files = "[" + ", ".join(exp.Literal.string(str(p)).sql("duckdb")
-                                        for p in parts) + "]"
-                target = exp.Literal.string(str(out)).sql("duckdb")
-                self.con.execute(f"COPY (SELECT * FROM read_parquet({files})) TO {target} "
-                                 "(FORMAT parquet)")
-            else:
-                with open(out, "wb") as dst:
-                    for p in parts:
-                        with open(p, "rb") as src:
-                            shutil.copyfileobj(src, dst, 1 << 20)
-        return n
+    def write(self, out: str | Path, fmt: str) -> int:
+        """Write every record to `out` as JSON Lines or Parquet, in one query; returns how
+        many. Memory stays within the engine's limit: past it, DuckDB's sort back into input
+        order spills to the engine's temporary folder."""
+        return self._copy(out, fmt)
 
     def _copy(self, out: str | Path, fmt: str) -> int:
         fields = ", ".join(exp.to_identifier(f, quoted=True).sql("duckdb")
@@ -174,6 +148,14 @@ class DuckEngine:
         done = self.con.execute(f"COPY (SELECT {fields} FROM reviews) TO {target} ({options})")
         n: int = done.fetchone()[0]  # COPY answers with the number of rows written
         return n
+
+
+def _default_memory() -> int:
+    try:
+        machine = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on a POSIX system
+        return MEMORY_LIMIT
+    return min(MEMORY_LIMIT, machine // 2)
 
 
 def tidy(rec: dict[str, Any], path: bool) -> dict[str, Any]:
