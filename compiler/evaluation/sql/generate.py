@@ -988,7 +988,8 @@ class LibrarySql:
         """`decide` in one pass for a few guidelines: every guideline's stages side by side,
         each column computed only for the rows that chose its guideline (DuckDB evaluates a
         CASE's branch for its rows alone). The choice is then read once, not kept for each
-        guideline's branch, and the rows stay in input order (no union of branches)."""
+        guideline's branch and read again by each. (The records are still sorted back into
+        input order: DuckDB's parallel scan does not keep it.)"""
         self.inline.add(chosen)
         keep = [*ROW_COLUMNS, "gid"]
         dbl = exp.DataType.build("DOUBLE")
