@@ -342,3 +342,50 @@ def test_a_table_of_a_few_treatments_runs_only_the_guidelines_that_can_decide_th
     n, bad, report = differential.differences(
         differential.python_records(lib, few[:300] + others), got, by_id)
     assert bad == 0 and n > 700, "\n".join(report)
+
+
+def _rows_in_order(con: duckdb.DuckDBPyConnection, path: Path, column: str) -> list[tuple]:
+    where = sqlglot.exp.Literal.string(str(path)).sql("duckdb")
+    return con.execute(f"SELECT {column} FROM read_parquet({where})").fetchall()
+
+
+def test_records_come_in_the_order_of_the_files_rows_whatever_its_case_numbers(tmp_path, lib):
+    # A table exported from elsewhere: its rows in no particular order of `case_no`. The
+    # records follow the file's rows (as a case file's lines), on several threads, both where
+    # a few guidelines decide every row in one pass (no sort) and where a surgery requested
+    # in a case is decided first and linked back (a join, then a sort).
+    every, by_id = _generated(lib, 3_000, seed=21)
+    therapy = {"physical_therapy", "occupational_therapy", "chiropractic"}
+    few = [c for c in every if c.requests and
+           all(r.get("treatment") in therapy for r in c.requests)]
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    for name, chosen, copies in (("therapy", few, 800), ("every", every, 1)):
+        base, table = tmp_path / f"{name}-base.parquet", tmp_path / f"{name}.parquet"
+        duck.convert(chosen, base, lib)
+        # Many copies of each case (enough rows for many row groups and threads), written in
+        # an order of their own, their case numbers running down where the rows run up.
+        src = sqlglot.exp.Literal.string(str(base)).sql("duckdb")
+        dst = sqlglot.exp.Literal.string(str(table)).sql("duckdb")
+        con.execute(
+            f"COPY (SELECT * REPLACE (1000000000 - (case_no * {copies} + k) AS case_no, "
+            f"case_id || '-' || k AS case_id) FROM read_parquet({src}), range({copies}) AS t(k) "
+            f"ORDER BY hash(case_id || '-' || k)) TO {dst} (FORMAT parquet, ROW_GROUP_SIZE 8192)")
+        engine = duck.DuckEngine(lib, threads=4)
+        n = engine.load_parquet(table)
+        assert ("ORDER BY" in engine.sql) is (name == "every")
+        out = tmp_path / f"{name}-reviews.parquet"
+        engine.write(out, "parquet")
+        want = con.execute(f"SELECT case_id, r.id FROM (SELECT case_id, UNNEST(requests) AS r "
+                           f"FROM read_parquet({dst}))").fetchall()
+        assert n == len(chosen) * copies and len(want) > (100_000 if copies > 1 else 3_000)
+        assert _rows_in_order(con, out, "case_id, request") == want
+    # The same records as the Python engine's, reviewing the cases in the file's order.
+    order = [cid.rsplit("-", 1)[0] for (cid,) in _rows_in_order(
+        con, tmp_path / "every.parquet", "case_id")]
+    by_case = {c.case_id: c for c in every}
+    python = differential.python_records(lib, [by_case[cid] for cid in order])
+    sql = [dict(r, case_id=r["case_id"].rsplit("-", 1)[0])
+           for r in _parquet_records(tmp_path / "every-reviews.parquet")]
+    n, bad, report = differential.differences(python, sql, by_id)
+    assert bad == 0 and n > 3_000, report

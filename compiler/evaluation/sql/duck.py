@@ -115,8 +115,14 @@ class DuckEngine:
             raise CaseError(f"{path}: not a cases table: " + "; ".join(problems[:5]) +
                             ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
                             " (write one with `guidec cases convert FILE -o cases.parquet`)")
+        # The rows are numbered in the file's order: `case_no` is that number, so the
+        # records come back in the order of the file's rows (as a case file's lines do),
+        # whatever numbers the file's own column holds.
+        source = exp.Literal.string(str(path)).sql("duckdb")
         self.con.execute("DROP VIEW IF EXISTS cases")
-        rel.create_view("cases")
+        self.con.execute("CREATE VIEW cases AS SELECT * EXCLUDE (file_row_number) REPLACE "
+                         f"(file_row_number AS case_no) FROM read_parquet({source}, "
+                         "file_row_number = true)")
         self._sql = None
         (count,) = self.con.execute("SELECT count(*) FROM cases").fetchone()
         return int(count)

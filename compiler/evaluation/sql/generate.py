@@ -988,8 +988,8 @@ class LibrarySql:
         """`decide` in one pass for a few guidelines: every guideline's stages side by side,
         each column computed only for the rows that chose its guideline (DuckDB evaluates a
         CASE's branch for its rows alone). The choice is then read once, not kept for each
-        guideline's branch and read again by each. (The records are still sorted back into
-        input order: DuckDB's parallel scan does not keep it.)"""
+        guideline's branch and read again by each. Nothing here splits or joins the rows,
+        so they stay in the table's order."""
         self.inline.add(chosen)
         keep = [*ROW_COLUMNS, "gid"]
         dbl = exp.DataType.build("DOUBLE")
@@ -1137,8 +1137,12 @@ class LibrarySql:
         if self.present is not None and facts.LINKED_TREATMENT not in self.present:
             # No surgery is requested in the table: no request is decided first, none is
             # linked to one (`_linked` would give every row back unchanged).
+            # Decided in one pass (`_fused`), the rows are projections of the table's rows
+            # in their order: DuckDB keeps that order (`preserve_insertion_order`, which
+            # the engine sets), so no sort is needed to give the records back in it.
+            in_order = self.dialect == "duckdb" and 0 < len(rest) <= FUSE_MAX
             out: Any = self.records(exp.select(exp.Star()).from_(exp.to_table("b_done"),
-                                                                 copy=False))
+                                                                 copy=False), sort=not in_order)
             only = [("rows", self.rows(source)),
                     ("b_chosen", self.choose(exp.select(exp.Star()).from_(
                         exp.to_table("rows"), copy=False), rest)),
@@ -1186,9 +1190,10 @@ class LibrarySql:
             q=_subq(q, "sq"), cert=_py_number(col("g_certified")),
             req=_py_number(col("g_requested")))
 
-    def records(self, q: exp.Expression) -> exp.Expression:
+    def records(self, q: exp.Expression, sort: bool = True) -> exp.Expression:
         """The review records (the fields of the Python engine's JSON records but the
-        prose: item, choice, rationale), in input order."""
+        prose: item, choice, rationale), in input order: sorted back into it by case and
+        request number, unless `q` keeps the table's order (`sort=False`)."""
         deciders = sorted(self.deciders, key=lambda c: c.ir.id)  # type: ignore[union-attr]
 
         def per_guideline(value: Any, type_text: str) -> exp.Expression:
@@ -1217,7 +1222,7 @@ class LibrarySql:
             " g_decision AS guideline_decision, g_certified AS guideline_certified, note,"
             " :guideline AS guideline, DATE_FORMAT(review_date, 'yyyy-MM-dd') AS as_of,"
             " layers, g_reasons AS reasons, :path, case_no, request_no"
-            " FROM :q ORDER BY case_no, request_no",
+            " FROM :q" + (" ORDER BY case_no, request_no" if sort else ""),
             unit=unit, guideline=guideline, q=_subq(q, "all"),
             path=_as(col("g_path") if self.path else typed_null(PATH_TYPE), "path"))
 
