@@ -8,9 +8,12 @@ Measured:
   - `guidec check` of one guideline that is unchanged since the last check (its findings are
     read from guidec's cache: the common case of a library checked on every save or commit);
   - `guidec check` of one guideline just edited (a copy of it gains a comment before each run,
-    so it is parsed, checked, analysed and tested afresh; everything else is as a user has
-    it: the parser's tables and the declarations in the cache);
-  - the same with `--no-analysis` (no solver).
+    so it is parsed, checked and tested afresh; everything else is as a user has it: the
+    parser's tables, the declarations and the solver's findings for the same logic in the
+    cache, so the solver does not run);
+  - the same file with its logic edited (a definition not used before is added before each
+    run: the solver runs too);
+  - the comment edit with `--no-analysis`.
 guidec's own modules are compiled to bytecode first, as an installed wheel has them (a
 checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile them in every process).
 """
@@ -46,6 +49,7 @@ def main() -> None:
             "guidec --help": [*guidec, "--help"],
             "guidec check (unchanged file)": [*guidec, "check", str(ROOT / "guidelines" / PM)],
             "guidec check (edited file)": [*guidec, "check", str(edited)],
+            "guidec check (logic edited)": [*guidec, "check", str(edited)],
             "  ... --no-analysis": [*guidec, "check", "--no-analysis", str(edited)],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
@@ -53,7 +57,9 @@ def main() -> None:
                        cwd=ROOT, check=True)  # the cache as a user has it
         for i in range(RUNS):  # alternate, so machine noise falls on every command alike
             for name, cmd in commands.items():
-                if "edited" in name or "..." in name:
+                if "logic" in name:  # a definition the file never had: a new logic
+                    edited.write_text(f'{text}\ndefine edit_{i} "an edit" = {i}\n', "utf-8")
+                elif "edited" in name or "..." in name:
                     edited.write_text(f"{text}\n# edit {i} {name}\n", "utf-8")
                 start = time.perf_counter()
                 done = subprocess.run(cmd, capture_output=True, cwd=ROOT, check=False)

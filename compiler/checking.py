@@ -121,11 +121,13 @@ def check(files: list[Path], options: Options = Options()) -> Report:
             key = keys[i]
             if key is not None and _timeless(report.diagnostics):
                 diskcache.put("checked", key, report)
+        together = [compiled[i] for i in range(len(files))] if library is None else []
+        if library is None and sum(c.ok and c.kind == "guideline" for c in together) < 2:
+            library = ([], 0)  # nothing to compare across files: no solver
         if library is None:
             from .analysis import analyze
             library = analyze.analyze_library(
-                [compiled[i] for i in range(len(files))],
-                analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
+                together, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
             if lib_key is not None and _timeless(library[0]):
                 diskcache.put("checked-library", lib_key, library)
     done = [r for r in reports if r is not None]
@@ -141,9 +143,8 @@ def _check_file(c: Compiled, options: Options) -> FileReport:
     diagnostics = list(c.diagnostics)
     suppressed = 0
     if options.analysis:
-        from .analysis import analyze  # the solver loads only when a file is analysed
-        found, suppressed = analyze.analyze_file(
-            c, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
+        from .analysis import kept
+        found, suppressed = kept.kept([(d, c.source) for d in _findings(c, options)])
         diagnostics += found
     from .analysis import testing
     results = testing.run_tests(c) if options.tests else []
@@ -151,6 +152,28 @@ def _check_file(c: Compiled, options: Options) -> FileReport:
     inputs = [(str(f), _digest(f)) for f in testing.case_files(c)] if options.tests else []
     return FileReport(c.path, c.source, diagnostics, suppressed,
                       [r.to_json() for r in results], c.ok and c.kind == "guideline", inputs)
+
+
+def _findings(c: Compiled, options: Options) -> list[Diagnostic]:
+    """The analysis's findings for a file, from the cache when its logic is unchanged (an
+    edit to a test, a reason's words or a comment does not run the solver again)."""
+    from .analysis import kept  # the model's modules: loaded only for a file checked afresh
+    if not (c.ok and c.kind == "guideline" and c.ir is not None):
+        return []
+    logic = kept.Logic(c.ir)
+    key = [b"analysis", options.key(), logic.digest]
+    found = diskcache.get("analysed", key, lambda x: isinstance(x, list))
+    if isinstance(found, list):
+        here = logic.located(found)
+        if here is not None:
+            return here
+    from .analysis import analyze  # the solver loads only when a file is analysed afresh
+    found = analyze.file_findings(
+        c, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
+    anchored = logic.anchored(found) if kept.timeless(found) else None
+    if anchored is not None:
+        diskcache.put("analysed", key, anchored)
+    return found
 
 
 def _digest(path: Path | str) -> bytes:

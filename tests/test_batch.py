@@ -166,6 +166,7 @@ def test_check_never_keeps_findings_that_depend_on_the_clock(tmp_path):
     gave_up = _check_text(gl, cache, "--analysis-timeout", "1", "--no-tests")
     assert "N001" in gave_up.stdout  # 1 ms is too little for this guideline's checks
     assert not list((cache / "guidec" / "checked").glob("*.pickle"))
+    assert not list((cache / "guidec" / "analysed").glob("*.pickle"))
     answered = _check_text(gl, cache, "--no-tests")
     assert "N001" not in answered.stdout
     assert len(list((cache / "guidec" / "checked").glob("*.pickle"))) == 1
@@ -193,3 +194,49 @@ def test_the_words_for_a_surgery_of_several_procedures_do_not_depend_on_the_proc
     choice = json.loads(outs.pop().splitlines()[1])["choice"]
     assert ("request 1 (arthroscopic_bankart_repair, biceps_tenodesis, distal_clavicle_excision, "
             "slap_repair, ") in choice
+
+
+def test_check_reads_back_the_solvers_findings_when_only_words_tests_or_layout_change(tmp_path):
+    """The analysis's findings are kept by the logic they were proved from: after lines are
+    added above everything, a reason's words change and a test is added, they are read back
+    (the solver is not run) at the edited file's places, the same as a fresh analysis gives;
+    a change to the logic is analysed afresh."""
+    cache = tmp_path / "cache"
+    gl = tmp_path / "seeded.gl"
+    shutil.copy(ROOT / "tests" / "cases" / "defects" / "seeded.gl", gl)
+
+    def findings(*extra: str, env: dict[str, str] | None = None) -> list[dict]:
+        r = subprocess.run([sys.executable, "-m", "guidec", "check", "--format", "json",
+                            "--no-tests", *extra, str(gl)], capture_output=True, text=True,
+                           cwd=ROOT, env=dict(os.environ, XDG_CACHE_HOME=str(cache), **(env or {})))
+        return [d for f in json.loads(r.stdout)["files"] for d in f["diagnostics"]
+                if d["code"].startswith("W4")]  # the solver's (W2xx are the checker's)
+
+    analysed = cache / "guidec" / "analysed"
+    first = findings()
+    assert {d["code"] for d in first} == {"W401", "W402", "W403", "W410", "W420", "W430",
+                                          "W431"}
+    assert len(list(analysed.glob("*.pickle"))) == 1
+    text = gl.read_text()
+    gl.write_text("# three lines\n# above\n\n" + text.replace(
+        'require hep "Home exercise"\n', 'require hep "Home exercise"\n'
+        '  otherwise "no home exercise program is documented"\n') +
+        '\ntest "a request with nothing known"\n  given {\n    case_id: t1,\n'
+        '    review_date: 2016-01-01,\n'
+        '    requests: [{id: "1", treatment: physical_therapy, visits: 4}]\n  }\n'
+        '  expect certified 4\n')
+    again = findings()
+    assert len(list(analysed.glob("*.pickle"))) == 1  # read back, not analysed again
+    fresh = findings(env={"GUIDEC_NO_CACHE": "1"})
+    assert again == fresh
+    # Three lines above everything, and one more below the `hep` rule's first line.
+    hep = text.splitlines().index('require hep "Home exercise"') + 1
+    moved = [(d["code"], d["location"]["line"]) for d in again]
+    assert moved == [(d["code"], d["location"]["line"] + (3 if d["location"]["line"] <= hep
+                                                          else 4)) for d in first]
+    assert any(d.get("witness") for d in again) and any(d["notes"] for d in again)
+    # The logic changed: analysed afresh, and the finding it removes is gone.
+    gl.write_text(gl.read_text().replace("when prior < 0", "when prior < 3"))
+    changed = findings()
+    assert len(list(analysed.glob("*.pickle"))) == 2
+    assert "W401" not in {d["code"] for d in changed}

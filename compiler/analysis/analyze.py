@@ -23,6 +23,7 @@ import z3
 from ...dsl.diagnostics import Diagnostic, Span
 from ..model import facts, ir
 from ..pipeline import Compiled
+from .kept import kept as _kept, suppressed  # noqa: F401 - suppressed: re-exported
 
 EPOCH = dt.date(1970, 1, 1)
 DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
@@ -650,18 +651,6 @@ def _show_date(value: Any) -> str:
     return (EPOCH + dt.timedelta(days=value.as_long())).isoformat()
 
 
-def suppressed(diag: Diagnostic, source: str) -> bool:
-    """`# guidec: ignore W410 -- why` in the comment lines just above the finding's line."""
-    lines = source.splitlines()
-    i = diag.span.line - 2
-    while 0 <= i < len(lines) and lines[i].lstrip().startswith("#"):
-        m = re.search(r"guidec:\s*ignore\s+([A-Z]\d+(?:\s*,\s*[A-Z]\d+)*)", lines[i])
-        if m and diag.code in re.split(r"\s*,\s*", m.group(1)):
-            return True
-        i -= 1
-    return False
-
-
 def _fresh_context() -> None:
     """Each analysis in a solver context of its own: z3's answers (which witness it finds)
     depend on every term the context has seen, so an analysis that shared the context with
@@ -670,12 +659,17 @@ def _fresh_context() -> None:
     z3.z3._main_ctx = None  # main_ctx() makes a new one on next use
 
 
+def file_findings(c: Compiled, options: Options = Options()) -> list[Diagnostic]:
+    """Findings for one compiled guideline, before the comments that acknowledge some."""
+    if not (c.ok and c.kind == "guideline"):
+        return []
+    _fresh_context()
+    return Analyzer(options).check(c)
+
+
 def analyze_file(c: Compiled, options: Options = Options()) -> tuple[list[Diagnostic], int]:
     """Findings for one compiled guideline; and how many a comment suppressed."""
-    if not (c.ok and c.kind == "guideline"):
-        return [], 0
-    _fresh_context()
-    return _kept([(d, c.source) for d in Analyzer(options).check(c)])
+    return _kept([(d, c.source) for d in file_findings(c, options)])
 
 
 def analyze_library(compiled: Iterable[Compiled], options: Options = Options()
@@ -688,11 +682,6 @@ def analyze_library(compiled: Iterable[Compiled], options: Options = Options()
     _fresh_context()
     return _kept([(d, sources.get(d.span.file, ""))
                   for d in Analyzer(options).check_library(items)])
-
-
-def _kept(found: list[tuple[Diagnostic, str]]) -> tuple[list[Diagnostic], int]:
-    kept = [d for d, src in found if not suppressed(d, src)]
-    return kept, len(found) - len(kept)
 
 
 def analyze(compiled: Iterable[Compiled], options: Options = Options()

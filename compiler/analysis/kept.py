@@ -1,0 +1,114 @@
+"""The analysis's findings kept by the logic they were proved from, and the comments that
+acknowledge them. Nothing here loads the solver.
+
+The solver reads a guideline's logic: its conditions, limits, exceptions, definitions, value
+sets, dates, scope and the declared facts, with the rules' names and citations that its
+messages quote. It does not read the embedded tests, the reason sentences, comments or where
+things stand in the file. So the findings are kept in guidec's cache under a digest of the
+logic alone (`logic`), with every location in them written as the place in the model it
+points at: after an edit to a test, a reason's words or a comment, or lines moved, the
+findings are read back with the locations of the edited file, and z3 is not even imported.
+Findings that depend on the clock (a check that gave up, N001) are never kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import re
+from typing import Any, Callable
+
+from ...dsl.diagnostics import Diagnostic, Span
+from ..model import ir
+
+# Fields the analysis never reads: what a guideline says when a rule fails, and its tests.
+_UNREAD = {ir.Rule: frozenset({"otherwise", "undocumented", "partial"}),
+           ir.Guideline: frozenset({"tests"})}
+CLOCK = "N001"  # a finding that depends on how fast the solver was
+
+Path = tuple[Any, ...]
+
+
+class Logic:
+    """A guideline's logic: a digest of what the analysis reads, and where each location
+    of the model is (the path to it from the guideline, through fields and positions)."""
+
+    def __init__(self, g: ir.Guideline) -> None:
+        self.spans: dict[Path, Span] = {}
+        self.paths: dict[Span, Path] = {}
+        text = repr(self._canon(g, ()))
+        self.digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+    def _canon(self, x: Any, path: Path) -> Any:
+        if isinstance(x, Span):
+            self.spans[path] = x
+            self.paths.setdefault(x, path)
+            return "@"
+        if x is None or isinstance(x, (str, int, float, bool, dt.date)):
+            return x
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            skip = _UNREAD.get(type(x), frozenset())
+            return (type(x).__name__, tuple(
+                (f.name, self._canon(getattr(x, f.name), (*path, f.name)))
+                for f in dataclasses.fields(x) if f.name not in skip))
+        if isinstance(x, dict):
+            return ("dict", tuple((self._canon(k, (*path, "key", i)),
+                                   self._canon(v, (*path, i)))
+                                  for i, (k, v) in enumerate(x.items())))
+        if isinstance(x, (tuple, list)):
+            return tuple(self._canon(v, (*path, i)) for i, v in enumerate(x))
+        if isinstance(x, (frozenset, set)):  # no positions inside: sets hold terms and codes
+            return ("set", tuple(sorted(repr(self._canon(v, (*path, "in"))) for v in x)))
+        return ("other", type(x).__name__, repr(x))
+
+    def anchored(self, found: list[Diagnostic]) -> list[Diagnostic] | None:
+        """The findings with their locations as paths into the model (None when one points
+        somewhere else: such findings are not kept)."""
+        try:
+            return [_relocate(d, lambda s: _Anchor(self.paths[s])) for d in found]
+        except KeyError:
+            return None
+
+    def located(self, kept: list[Diagnostic]) -> list[Diagnostic] | None:
+        """Kept findings with the locations of this version of the file."""
+        try:
+            return [_relocate(d, lambda a: self.spans[a.path]) for d in kept]
+        except (KeyError, AttributeError):
+            return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Anchor:
+    path: Path
+
+
+def _relocate(d: Diagnostic, where: Callable[[Any], Any]) -> Diagnostic:
+    return dataclasses.replace(d, span=where(d.span),
+                               notes=tuple((m, where(s)) for m, s in d.notes))
+
+
+def timeless(found: list[Diagnostic]) -> bool:
+    """Findings that do not depend on the clock, and so may be kept."""
+    return not any(d.code == CLOCK for d in found)
+
+
+_IGNORE = re.compile(r"guidec:\s*ignore\s+([A-Z]\d+(?:\s*,\s*[A-Z]\d+)*)")
+
+
+def suppressed(diag: Diagnostic, source: str) -> bool:
+    """`# guidec: ignore W410 -- why` in the comment lines just above the finding's line."""
+    lines = source.splitlines()
+    i = diag.span.line - 2
+    while 0 <= i < len(lines) and lines[i].lstrip().startswith("#"):
+        m = _IGNORE.search(lines[i])
+        if m and diag.code in re.split(r"\s*,\s*", m.group(1)):
+            return True
+        i -= 1
+    return False
+
+
+def kept(found: list[tuple[Diagnostic, str]]) -> tuple[list[Diagnostic], int]:
+    """The findings no comment acknowledges; and how many one does."""
+    out = [d for d, src in found if not suppressed(d, src)]
+    return out, len(found) - len(out)
