@@ -350,8 +350,15 @@ class Expressions:
         hit = self._codes(col(var), self.g.valuesets[vs_ref.name])
         codes = T("COALESCE(:own, TRANSFORM(:all, d -> d.code))",
                   own=field_of(col("request"), "diagnoses"), all=col("diagnoses"))
-        return T("SIZE(FILTER(:codes, :lam)) > 0", codes=codes,
-                 lam=exp.Lambda(this=hit, expressions=[exp.to_identifier(var, quoted=True)]))
+        return self._some(codes, exp.Lambda(this=hit,
+                                            expressions=[exp.to_identifier(var, quoted=True)]))
+
+    def _some(self, coll: exp.Expression, lam: exp.Expression) -> exp.Expression:
+        """Does the lambda hold (TRUE, not undocumented) for some entry of the list? DuckDB
+        asks the list of its answers, without a filtered copy of the entries (structs)."""
+        if self.dialect == "duckdb":
+            return T("ARRAY_CONTAINS(TRANSFORM(:c, :l), TRUE)", c=coll, l=lam)
+        return T("SIZE(FILTER(:c, :l)) > 0", c=coll, l=lam)
 
     def _Aggregate(self, e: ir.Aggregate, s: Scope) -> exp.Expression:
         if e.collection not in _COLLECTIONS:
@@ -366,13 +373,17 @@ class Expressions:
 
         fname = e.field
         fld = (lambda: field_of(col(var), fname)) if fname else None  # noqa: E731
+        pred: exp.Expression | None = None
         if e.filter is None:
             selected, unknown = coll, None
         else:
             pred = self.expr(e.filter, inner)
             selected = exp.ArrayFilter(this=coll, expression=lam(pred))
-            unknown = T("SIZE(FILTER(:c, :l)) > 0", c=coll,
-                        l=lam(T("(:p) IS NULL", p=pred)))
+            unknown = self._some(coll, lam(T("(:p) IS NULL", p=pred)))
+
+        def both(body: exp.Expression) -> exp.Expression:
+            """The body, for the entries the filter selects (TRUE only where both are)."""
+            return body if pred is None else T("(:p) AND (:b)", p=pred.copy(), b=body)
 
         def guarded(value: exp.Expression) -> exp.Expression:
             if unknown is None:
@@ -381,6 +392,9 @@ class Expressions:
 
         kind = e.kind
         if kind == "count":
+            if self.dialect == "duckdb" and pred is not None:  # no filtered copy
+                return guarded(T("LIST_COUNT(LIST_TRANSFORM(:c, :l))", read="duckdb", c=coll,
+                                 l=lam(T("CASE WHEN :p THEN 1 END", p=pred.copy()))))
             return guarded(T("SIZE(:x)", x=selected))
         if kind == "sum":
             assert fld is not None
@@ -391,8 +405,12 @@ class Expressions:
                                      f=fld(), z=zero),
                               expressions=[acc.copy(), ident.copy()])
             if self.dialect == "duckdb":  # a list sum runs faster than a reduce there
+                each = T("COALESCE(:f, :z)", f=fld(), z=zero)
+                if pred is not None:  # the entries the filter leaves out count 0: no copy
+                    each = T("CASE WHEN :p THEN :v ELSE :z END", p=pred.copy(), v=each,
+                             z=zero.copy())
                 total = T("COALESCE(LIST_SUM(TRANSFORM(:x, :l)), :z)", read="duckdb",
-                          x=selected, l=lam(T("COALESCE(:f, :z)", f=fld(), z=zero)), z=zero)
+                          x=coll, l=lam(each), z=zero)
                 return guarded(total)
             return guarded(exp.Reduce(this=selected, initial=zero.copy(), merge=step))
         if kind in {"latest", "earliest"}:
@@ -400,14 +418,13 @@ class Expressions:
             pick = exp.ArrayMax if kind == "latest" else exp.ArrayMin
             return guarded(pick(this=exp.Transform(this=selected, expression=lam(fld()))))
         if fld is None:  # any entry matches? undocumented if one might
-            found = T("SIZE(:x) > 0", x=selected)
-            if unknown is None:
-                return found
+            if unknown is None or pred is None:
+                return T("SIZE(:x) > 0", x=selected)
+            found = self._some(coll, lam(pred.copy()))
             return case((found, exp.true()), (unknown, exp.Null()), default=exp.false())
         want = kind == "any"
-        hits = T("SIZE(FILTER(:x, :l)) > 0", x=selected,
-                 l=lam(T(":f = :w", f=fld(), w=exp.Boolean(this=want))))
-        gaps = T("SIZE(FILTER(:x, :l)) > 0", x=selected, l=lam(T(":f IS NULL", f=fld())))
+        hits = self._some(coll, lam(both(T(":f = :w", f=fld(), w=exp.Boolean(this=want)))))
+        gaps = self._some(coll, lam(both(T(":f IS NULL", f=fld()))))
         return guarded(case((hits, exp.Boolean(this=want)), (gaps, exp.Null()),
                             default=exp.Boolean(this=not want)))
 
