@@ -66,6 +66,7 @@ class Report:
     files: list[FileReport]
     library: list[Diagnostic]  # findings across files
     library_suppressed: int
+    unchanged: int = 0  # files whose findings came from the cache
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -102,6 +103,7 @@ def check(files: list[Path], options: Options = Options()) -> Report:
             sources.append(None)
     reports: list[FileReport | None] = [
         _kept_report(k) if k is not None else None for k in keys]
+    unchanged = sum(r is not None for r in reports)
     lib_key = (None if any(k is None for k in keys)
                else [b"library", options.key(), *(p for k in keys if k for p in k)])
     library: tuple[list[Diagnostic], int] | None = ([], 0)
@@ -131,7 +133,7 @@ def check(files: list[Path], options: Options = Options()) -> Report:
             if lib_key is not None and _timeless(library[0]):
                 diskcache.put("checked-library", lib_key, library)
     done = [r for r in reports if r is not None]
-    return Report(done, library[0], library[1])
+    return Report(done, library[0], library[1], unchanged)
 
 
 def _timeless(diagnostics: list[Diagnostic]) -> bool:

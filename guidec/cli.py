@@ -218,7 +218,9 @@ def check(
                    f"warning{'s' * (n['warnings'] != 1)}"
                    + (f" ({report.suppressed} acknowledged in comments)"
                       if report.suppressed else "")
-                   + f", {n['tests_passed']} tests passed, {n['tests_failed']} failed")
+                   + f", {n['tests_passed']} tests passed, {n['tests_failed']} failed"
+                   + (f" ({report.unchanged} unchanged since the last check: from the cache)"
+                      if report.unchanged else ""))
     raise typer.Exit(1 if summary["errors"] else 0)
 
 

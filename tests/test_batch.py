@@ -137,10 +137,15 @@ def test_check_keeps_each_files_findings_and_never_shows_stale_ones(tmp_path):
                   '  expect certified 6\n')
     first = _check_text(gl, cache)
     assert first.returncode == 1 and "E201" in first.stdout  # flair is not a fact
+    assert "unchanged" not in first.stdout
     kept = list((cache / "guidec" / "checked").glob("*.pickle"))
     assert len(kept) == 1
     again = _check_text(gl, cache)
-    assert again.stdout == first.stdout and again.returncode == 1
+    assert again.returncode == 1 and again.stdout.endswith(
+        "(1 unchanged since the last check: from the cache)\n")
+    # The same findings and summary; the summary says where they came from.
+    assert again.stdout.replace(" (1 unchanged since the last check: from the cache)", "") \
+        == first.stdout
     assert list((cache / "guidec" / "checked").glob("*.pickle")) == kept  # read, not redone
     # The guideline mended: checked afresh, and its test passes.
     gl.write_text(gl.read_text().replace("findings.flair", "findings.flare_up"))

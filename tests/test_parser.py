@@ -71,17 +71,24 @@ def test_the_parser_tables_are_cached_between_runs_and_a_damaged_cache_is_rebuil
     import subprocess
     import sys
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    pm = str(ROOT / "guidelines" / "mtus" / "chronic_pain" / "physical_medicine.gl")
+    text = (ROOT / "guidelines" / "mtus" / "chronic_pain" / "physical_medicine.gl").read_text()
+    pm = tmp_path / "physical_medicine.gl"
+    runs = iter(range(3))
 
     def check() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "guidec", "check", "--no-analysis", pm],
+        # A comment of its own each time: the file is parsed again, not read from the cache
+        # of checked files.
+        pm.write_text(f"{text}\n# run {next(runs)}\n")
+        return subprocess.run([sys.executable, "-m", "guidec", "check", "--no-analysis",
+                               "--no-tests", str(pm)],
                               capture_output=True, text=True, env=env, cwd=ROOT)
     first = check()
     [cache] = list((tmp_path / "guidec").glob("grammar-*.lark"))
     assert cache.stat().st_size > 1000
     second = check()
     assert first.returncode == second.returncode == 0
-    assert first.stdout == second.stdout
+    assert first.stdout == second.stdout and "unchanged" not in second.stdout
     cache.write_bytes(b"not a pickle")
     third = check()
     assert third.returncode == 0 and third.stdout == first.stdout
+    assert cache.stat().st_size > 1000  # built again
