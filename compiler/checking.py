@@ -145,8 +145,7 @@ def _check_file(c: Compiled, options: Options) -> FileReport:
     diagnostics = list(c.diagnostics)
     suppressed = 0
     if options.analysis:
-        from .analysis import kept
-        found, suppressed = kept.kept([(d, c.source) for d in _findings(c, options)])
+        found, suppressed = _findings(c, options)
         diagnostics += found
     from .analysis import testing
     results = testing.run_tests(c) if options.tests else []
@@ -156,26 +155,25 @@ def _check_file(c: Compiled, options: Options) -> FileReport:
                       [r.to_json() for r in results], c.ok and c.kind == "guideline", inputs)
 
 
-def _findings(c: Compiled, options: Options) -> list[Diagnostic]:
-    """The analysis's findings for a file, from the cache when its logic is unchanged (an
-    edit to a test, a reason's words or a comment does not run the solver again)."""
+def _findings(c: Compiled, options: Options) -> tuple[list[Diagnostic], int]:
+    """The analysis's findings for a file that no comment acknowledges, and how many one
+    does; from the cache when its logic is unchanged (an edit to a test, a reason's words or
+    a comment does not run the solver again)."""
     from .analysis import kept  # the model's modules: loaded only for a file checked afresh
     if not (c.ok and c.kind == "guideline" and c.ir is not None):
-        return []
+        return [], 0
     logic = kept.Logic(c.ir)
     key = [b"analysis", options.key(), logic.digest]
-    found = diskcache.get("analysed", key, lambda x: isinstance(x, list))
-    if isinstance(found, list):
-        here = logic.located(found)
-        if here is not None:
-            return here
-    from .analysis import analyze  # the solver loads only when a file is analysed afresh
-    found = analyze.file_findings(
-        c, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
-    anchored = logic.anchored(found) if kept.timeless(found) else None
-    if anchored is not None:
-        diskcache.put("analysed", key, anchored)
-    return found
+    stored = diskcache.get("analysed", key, lambda x: isinstance(x, list))
+    found = logic.located(stored) if isinstance(stored, list) else None
+    if found is None:
+        from .analysis import analyze  # the solver loads only when a file is analysed afresh
+        found = analyze.file_findings(
+            c, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
+        anchored = logic.anchored(found) if _timeless(found) else None
+        if anchored is not None:
+            diskcache.put("analysed", key, anchored)
+    return kept.kept([(d, c.source) for d in found])
 
 
 def _digest(path: Path | str) -> bytes:

@@ -8,7 +8,7 @@ things stand in the file. So the findings are kept in guidec's cache under a dig
 logic alone (`logic`), with every location in them written as the place in the model it
 points at: after an edit to a test, a reason's words or a comment, or lines moved, the
 findings are read back with the locations of the edited file, and z3 is not even imported.
-Findings that depend on the clock (a check that gave up, N001) are never kept.
+Which findings may be kept (none that depend on the clock) is the caller's rule.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from ..model import ir
 # Fields the analysis never reads: what a guideline says when a rule fails, and its tests.
 _UNREAD = {ir.Rule: frozenset({"otherwise", "undocumented", "partial"}),
            ir.Guideline: frozenset({"tests"})}
-CLOCK = "N001"  # a finding that depends on how fast the solver was
 
 Path = tuple[Any, ...]
 
@@ -86,11 +85,6 @@ class _Anchor:
 def _relocate(d: Diagnostic, where: Callable[[Any], Any]) -> Diagnostic:
     return dataclasses.replace(d, span=where(d.span),
                                notes=tuple((m, where(s)) for m, s in d.notes))
-
-
-def timeless(found: list[Diagnostic]) -> bool:
-    """Findings that do not depend on the clock, and so may be kept."""
-    return not any(d.code == CLOCK for d in found)
 
 
 _IGNORE = re.compile(r"guidec:\s*ignore\s+([A-Z]\d+(?:\s*,\s*[A-Z]\d+)*)")

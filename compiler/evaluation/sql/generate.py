@@ -968,7 +968,7 @@ class LibrarySql:
     def decide(self, chosen: str, which: list[Compiled]) -> exp.Expression:
         """Each row of the table `chosen` decided by its chosen guideline (none: not
         applicable)."""
-        if self.dialect == "duckdb" and 0 < len(which) <= FUSE_MAX:
+        if self._fuses(which):
             return self._fused(chosen, which)
         keep = [*ROW_COLUMNS, "gid"]
         rows_of = exp.to_table(chosen)
@@ -1000,6 +1000,10 @@ class LibrarySql:
                     _subq(part, "p"), copy=False)
             out = exp.union(out, typed, distinct=False, copy=False)
         return out
+
+    def _fuses(self, which: list[Compiled]) -> bool:
+        """Are these guidelines decided in one pass (`_fused`)?"""
+        return self.dialect == "duckdb" and 0 < len(which) <= FUSE_MAX
 
     def _fused(self, chosen: str, which: list[Compiled]) -> exp.Expression:
         """`decide` in one pass for a few guidelines: every guideline's stages side by side,
@@ -1157,9 +1161,9 @@ class LibrarySql:
             # Decided in one pass (`_fused`), the rows are projections of the table's rows
             # in their order: DuckDB keeps that order (`preserve_insertion_order`, which
             # the engine sets), so no sort is needed to give the records back in it.
-            in_order = self.dialect == "duckdb" and 0 < len(rest) <= FUSE_MAX
             out: Any = self.records(exp.select(exp.Star()).from_(exp.to_table("b_done"),
-                                                                 copy=False), sort=not in_order)
+                                                                 copy=False),
+                                    sort=not self._fuses(rest))
             only = [("rows", self.rows(source)),
                     ("b_chosen", self.choose(exp.select(exp.Star()).from_(
                         exp.to_table("rows"), copy=False), rest)),
