@@ -124,9 +124,13 @@ def array(items: Sequence[exp.Expression]) -> exp.Expression:
     return exp.Array(expressions=list(items))
 
 
-def concat(parts: Sequence[exp.Expression]) -> exp.Expression:
+def concat(parts: Sequence[exp.Expression], dialect: str = "spark") -> exp.Expression:
+    """Text made of parts, none of them NULL (each value shown is COALESCEd): DuckDB joins
+    them in one call, where a chain of `||` would make each partial text."""
     if not parts:
         return exp.Literal.string("")
+    if dialect == "duckdb":
+        return exp.Anonymous(this="CONCAT", expressions=list(parts))
     return exp.Concat(expressions=list(parts), safe=True, coalesce=False)
 
 
@@ -657,26 +661,50 @@ class GuidelineSql:
         certified = case((failed, exp.Cast(this=lit(0), to=exp.DataType.build(self.qtype))),
                          (T(":a IS NOT NULL", a=allowance), allowance),
                          default=col(self.n("requested")))
-        # A reason is built (its text written) only for the rules the letter keeps.
-        reasons = []
+        # Whether the letter keeps each rule's reason.
+        keeps = []
         for rc in self.rules:
             o = col(rc.c("out"))
             keep = case((failed, T(":o = 'fail'", o=o)),
                         (T(":a IS NOT NULL", a=allowance),
-                         is_true(T(":o = 'partial' AND :al = :a", o=o, al=col(rc.c("allowed")),
-                                   a=allowance))),
+                         T(":o = 'partial' AND :al = :a", o=o, al=col(rc.c("allowed")),
+                           a=allowance)),
                         default=exp.false())
-            reasons.append(T("CASE WHEN :k THEN STRUCT(:r AS rule, :o AS kind, :t AS text, "
-                             ":c AS citation) END", k=keep, r=lit(rc.rule.name), o=o,
-                             t=self._text(rc), c=lit(rc.rule.citation)))
+            keeps.append((rc.c("keep"), T("COALESCE(:k, FALSE)", k=keep)))
+        return [(self.n("decision"), decision), (self.n("certified"), certified), *keeps]
+
+    def _stage8(self) -> list[tuple[str, exp.Expression]]:
+        """How many reasons the letter keeps, and the text of each kept one (written only
+        for the rules it keeps)."""
+        count: exp.Expression = lit(0)
+        for rc in self.rules:
+            count = exp.Add(this=count, expression=exp.Cast(
+                this=col(rc.c("keep")), to=exp.DataType.build("INT")))
+        return [(self.n("kept"), count),
+                *[(rc.c("text"), case((col(rc.c("keep")), self._text(rc)), default=exp.Null()))
+                  for rc in self.rules]]
+
+    def _stage9(self) -> list[tuple[str, exp.Expression]]:
+        """The reasons as a list, in the rules' order. Most letters keep one or two: the first
+        and the last kept are picked out as single values; only a longer list is built from
+        one entry per rule, filtered (the costlier way in the engines)."""
         none = exp.Cast(this=exp.Array(expressions=[]),
                         to=exp.DataType.build(REASON_TYPE, dialect="spark"))
-        if reasons:
-            kept = T("CASE WHEN :f OR :a IS NOT NULL THEN FILTER(:r, x -> x IS NOT NULL) "
-                     "ELSE :none END", f=failed, a=allowance, r=array(reasons), none=none)
-        else:
-            kept = none
-        return [(self.n("decision"), decision), (self.n("certified"), certified), (self.n("reasons"), kept)]
+        if not self.rules:
+            return [(self.n("reasons"), none)]
+        entries = [(col(rc.c("keep")),
+                    T("STRUCT(:r AS rule, :o AS kind, :t AS text, :c AS citation)",
+                      r=lit(rc.rule.name), o=col(rc.c("out")), t=col(rc.c("text")),
+                      c=lit(rc.rule.citation)))
+                   for rc in self.rules]
+        first = case(*[(k, e.copy()) for k, e in entries])
+        last = case(*[(k, e.copy()) for k, e in reversed(entries)])
+        every = T("FILTER(:r, x -> x IS NOT NULL)",
+                  r=array([case((k, e.copy()), default=exp.Null()) for k, e in entries]))
+        n = col(self.n("kept"))
+        reasons = case((T(":n = 0", n=n), none), (T(":n = 1", n=n), array([first])),
+                       (T(":n = 2", n=n), array([first.copy(), last])), default=every)
+        return [(self.n("reasons"), reasons)]
 
     # ---- the path through the graph (Python's `Determination.trace`)
     def _json(self, fields: list[tuple[str, exp.Expression]]) -> exp.Expression:
@@ -810,7 +838,7 @@ class GuidelineSql:
                 pieces.append(show(self.x.definition(name, Scope()), d.expr.type.kind))
             else:
                 pieces.append(values.get(name, exp.Literal.string(UNDOCUMENTED_TEXT)).copy())
-        return concat(pieces)
+        return concat(pieces, self.dialect)
 
     def _text(self, rc: _RuleCols) -> exp.Expression:
         r = rc.rule
@@ -845,14 +873,22 @@ class GuidelineSql:
                            for name in names])
             self.x.columns.update({name: f"{self.p}d_{name}" for name in names})
         stages += [self._stage1(), self._stage2(), self._stage3(), self._stage4(),
-                   self._stage5(), self._stage6(), self._stage7()]
+                   self._stage5(), self._stage6(), self._stage7(), self._stage8(),
+                   self._stage9()]
         if self.path:
             stages.append([(self.n("path"), self._path())])
         return stages
 
-    def decide(self, source: exp.Expression, keep: Sequence[str]) -> exp.Select:
-        """A SELECT of `keep` columns of `source` and the guideline's decision of each row."""
-        q = _chain(source, self.stages())
+    def decide(self, source: exp.Expression, keep: Sequence[str],
+               only: exp.Expression | None = None) -> exp.Select:
+        """A SELECT of `keep` columns of `source` and the guideline's decision of each row;
+        with `only`, each column is computed for the rows where `only` holds, NULL for the
+        others (DuckDB evaluates a CASE's branch for its rows alone)."""
+        stages = self.stages()
+        if only is not None:
+            stages = [[(name, case((only, value), default=exp.Null())) for name, value in st]
+                      for st in stages]
+        q = _chain(source, stages)
         final = exp.select(*[col(k) for k in keep],
                            *[col(self.n(k)) for k in _DETERMINATION],
                            *([col(self.n("path"))] if self.path else [])).from_(
@@ -1065,7 +1101,10 @@ class LibrarySql:
             applies = and_(T("gid IS NOT NULL"), gs.applies())
             flagged = exp.select(exp.Star(), exp.alias_(applies, "l_applies", quoted=True)).from_(
                 _subq(q, f"q{n}"), copy=False)
-            decided_too = gs.decide(flagged, [*keep, "l_applies"])
+            # The layer's columns only where it applies: a table whose injuries predate the
+            # statute (or are undated) costs nothing more.
+            decided_too = gs.decide(flagged, [*keep, "l_applies"],
+                                    only=col("l_applies") if self.dialect == "duckdb" else None)
             mine = T("SELECT *, l_decision = 'modified' AND l_certified IS NOT NULL AND "
                      "NOT COALESCE(mine < l_certified, FALSE) AS cut FROM (SELECT *, CASE WHEN "
                      "g_decision = 'modified' THEN g_certified ELSE g_requested END AS mine "
