@@ -383,7 +383,10 @@ class Expressions:
         else:
             pred = self.expr(e.filter, inner)
             selected = exp.ArrayFilter(this=coll, expression=lam(pred))
-            unknown = self._some(coll, lam(T("(:p) IS NULL", p=pred)))
+            # Whether the filter is undocumented for some entry: not asked where it reads
+            # only what the contract requires every entry to give (`treatment in {...}`).
+            unknown = None if _certain(e.filter, e.collection) else \
+                self._some(coll, lam(T("(:p) IS NULL", p=pred)))
 
         def both(body: exp.Expression) -> exp.Expression:
             """The body, for the entries the filter selects (TRUE only where both are)."""
@@ -428,6 +431,9 @@ class Expressions:
             return case((found, exp.true()), (unknown, exp.Null()), default=exp.false())
         want = kind == "any"
         hits = self._some(coll, lam(both(T(":f = :w", f=fld(), w=exp.Boolean(this=want)))))
+        if fname in facts.REQUIRED_FIELDS.get(e.collection, ()):  # never undocumented
+            return guarded(case((hits, exp.Boolean(this=want)),
+                                default=exp.Boolean(this=not want)))
         gaps = self._some(coll, lam(both(T(":f IS NULL", f=fld()))))
         return guarded(case((hits, exp.Boolean(this=want)), (gaps, exp.Null()),
                             default=exp.Boolean(this=not want)))
@@ -435,6 +441,25 @@ class Expressions:
     def _entry_type(self, e: ir.Aggregate) -> str:
         t = self.lay.collections.get(e.collection, {}).get(e.field or "")
         return t or "BIGINT"
+
+
+def _certain(e: ir.Expr, collection: str) -> bool:
+    """Is `e`, read for an entry of `collection`, documented whatever the case holds? Only
+    what the contract requires (an entry's required fields, the request's treatment, the
+    review date), constants, and tests of whether something is documented, joined by
+    and/or/not/in; anything else may be undocumented (the answer is conservative)."""
+    if isinstance(e, (ir.Const, ir.ValueSetRef)):
+        return True
+    if isinstance(e, ir.EntryField):
+        return e.name in facts.REQUIRED_FIELDS.get(collection, ())
+    if isinstance(e, ir.Fact):
+        return e.record == "" or e.name in facts.REQUIRED_FIELDS.get(e.record, ())
+    if isinstance(e, ir.Op):
+        if e.op in {"documented", "not_documented"}:
+            return True
+        return e.op in {"and", "or", "not", "in", "not in"} and \
+            all(_certain(a, collection) for a in e.args)
+    return False
 
 
 # ---------------------------------------------------------------- one guideline
