@@ -431,9 +431,6 @@ class Expressions:
             return case((found, exp.true()), (unknown, exp.Null()), default=exp.false())
         want = kind == "any"
         hits = self._some(coll, lam(both(T(":f = :w", f=fld(), w=exp.Boolean(this=want)))))
-        if fname in facts.REQUIRED_FIELDS.get(e.collection, ()):  # never undocumented
-            return guarded(case((hits, exp.Boolean(this=want)),
-                                default=exp.Boolean(this=not want)))
         gaps = self._some(coll, lam(both(T(":f IS NULL", f=fld()))))
         return guarded(case((hits, exp.Boolean(this=want)), (gaps, exp.Null()),
                             default=exp.Boolean(this=not want)))
