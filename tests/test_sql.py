@@ -121,6 +121,12 @@ def test_spark_decides_10000_generated_cases_as_python_does(lib):
             steps = dict(engine.steps)
             assert "a_chosen" not in steps and "mtus.opioids" not in steps["b_chosen"]
             assert _check_same(lib, few, engine, by_id) > len(few)
+            bad = Path(tmp) / "made-elsewhere.parquet"
+            _broken_table(lib, bad)
+            with pytest.raises(casesmod.CaseError) as refused:
+                engine.load_parquet(bad)
+            assert "field `requests[0].id` is missing" in str(refused.value)
+            assert "field `history[0].treatment` is missing" in str(refused.value)
     finally:
         engine.stop()
     assert n > 15_000
@@ -232,6 +238,36 @@ def test_cli_sql_engine_errors_are_clear(tmp_path):
     assert "guidec cases convert" in r.stderr and "Traceback" not in r.stderr
     r = guidec("review", str(bad), "--engine", "python")
     assert r.returncode == 2 and "Parquet is read by the SQL engines" in r.stderr
+
+
+def _broken_table(lib: Library, path: Path) -> None:
+    """A cases table made elsewhere than `guidec cases convert`, breaking the contract in
+    three rows: an entry of history with no treatment, a case with no request, a request
+    with no id."""
+    from guidec.compiler.evaluation.sql import table
+    cases, _ = _generated(lib, 40, seed=3)
+    lay = table.layout(lib.schema)
+    rows = [table.row(c, n, lay) for n, c in enumerate(cases)]
+    with_history = next(r for r in rows[3:] if r["history"])
+    with_history["history"][0]["treatment"] = None
+    rows[1]["requests"] = []
+    rows[2]["requests"][0]["id"] = None
+    lines = path.with_suffix(".jsonl")
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(str(path))
+
+
+def test_a_table_that_breaks_the_case_contract_is_refused_naming_rows_and_fields(tmp_path,
+                                                                                  lib):
+    bad = tmp_path / "made-elsewhere.parquet"
+    _broken_table(lib, bad)
+    r = guidec("review", str(bad), "-o", str(tmp_path / "out.parquet"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "not a valid cases table" in r.stderr
+    assert "case_no 1 (" in r.stderr and "field `requests` is missing" in r.stderr
+    assert "case_no 2 (" in r.stderr and "field `requests[0].id` is missing" in r.stderr
+    assert "field `history[0].treatment` is missing" in r.stderr
+    assert not (tmp_path / "out.parquet").exists()  # nothing decided
 
 
 def test_a_table_is_reviewed_in_bounded_memory_with_the_same_output(tmp_path, lib):

@@ -23,7 +23,7 @@ from sqlglot import exp
 from ...model.cases import Case, CaseError
 from ..library import Library
 from . import table
-from .generate import LibrarySql, cached
+from .generate import LibrarySql, cached, contract_message, contract_problems
 
 # DuckDB's memory when none is given: at most this, and at most half the machine's. Beyond it
 # the query's sort spills to a temporary folder (removed afterwards), so a table of any size is
@@ -101,7 +101,8 @@ class DuckEngine:
 
     def load_parquet(self, path: str | Path) -> int:
         """A Parquet file of the cases table as the `cases` table (as a view: DuckDB reads it
-        as the query runs). Its columns are checked against the table's."""
+        as the query runs). Its columns are checked against the table's, and its rows against
+        what the case contract requires (`contract_problems`)."""
         want = duck_types(self.lay)
         rel = self.con.read_parquet(str(path))
         have = dict(zip(rel.columns, (str(t) for t in rel.types)))
@@ -123,6 +124,9 @@ class DuckEngine:
         self.con.execute("CREATE VIEW cases AS SELECT * EXCLUDE (file_row_number) REPLACE "
                          f"(file_row_number AS case_no) FROM read_parquet({source}, "
                          "file_row_number = true)")
+        found = self.con.execute(contract_problems("duckdb")).fetchall()
+        if found:
+            raise CaseError(contract_message(str(path), found))
         self._sql = None
         (count,) = self.con.execute("SELECT count(*) FROM cases").fetchone()
         return int(count)

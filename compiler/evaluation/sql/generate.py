@@ -1323,6 +1323,58 @@ class LibrarySql:
         return self.query(cases).sql(dialect=self.dialect, identify=True, pretty=pretty)
 
 
+def contract_problems(dialect: str, cases: str = "cases", most: int = 5) -> str:
+    """A query for the first rows of a cases table (at most `most`, by case_no) that break
+    the case contract where the review relies on it: a case id, a review date and at least
+    one request; each request's id and treatment; each entry's required fields (an entry of
+    `history` its treatment, and so on). A table written by `guidec cases convert` has them
+    all; a table made elsewhere may not, and the review refuses it rather than decide on
+    what the Python engine would have refused. Columns: case_no, case_id, field."""
+    def some(coll: str, e: str, test: exp.Expression) -> exp.Expression:
+        lam = exp.Lambda(this=test, expressions=[exp.to_identifier(e, quoted=True)])
+        if dialect == "duckdb":
+            return T("ARRAY_CONTAINS(TRANSFORM(:c, :l), TRUE)", c=col(coll), l=lam)
+        return T("EXISTS(:c, :l)", c=col(coll), l=lam)
+
+    def where(coll: str, e: str, test: exp.Expression) -> exp.Expression:
+        """The index (from 0) of the first entry for which `test` holds."""
+        lam = exp.Lambda(this=test, expressions=[exp.to_identifier(e, quoted=True)])
+        return T("ARRAY_POSITION(TRANSFORM(:c, :l), TRUE) - 1", c=col(coll), l=lam)
+
+    required = {"requests": sorted({"id", *facts.REQUIRED_FIELDS["request"]}),
+                **{k: sorted(v) for k, v in facts.REQUIRED_FIELDS.items() if k != "request"}}
+    firsts: list[exp.Expression] = [
+        T("CASE WHEN case_id IS NULL OR case_id = '' THEN 'case_id' END"),
+        T("CASE WHEN review_date IS NULL THEN 'review_date' END"),
+        T("CASE WHEN requests IS NULL OR SIZE(requests) = 0 THEN 'requests' END")]
+    for coll, names in required.items():
+        # One pass over a list for every row; which entry and field, for the rows found.
+        missing = {name: T("(:f) IS NULL", f=field_of(col("_x"), name)) for name in names}
+        which = [case((some(coll, "_x", test.copy()), T(
+            "CONCAT(:c, '[', CAST(:i AS STRING), '].', :n)", c=lit(coll),
+            i=where(coll, "_x", test.copy()), n=lit(name)))) for name, test in missing.items()]
+        detail = which[0] if len(which) == 1 else exp.Coalesce(this=which[0],
+                                                               expressions=which[1:])
+        firsts.append(case((some(coll, "_x", or_(*missing.values())), detail)))
+    problem = exp.Coalesce(this=firsts[0], expressions=firsts[1:])
+    rows = exp.select(col("case_no"), col("case_id"), exp.alias_(problem, "field", quoted=True)
+                      ).from_(exp.to_table(cases), copy=False)
+    q = exp.select(exp.Star()).from_(_subq(rows, "p"), copy=False).where(
+        T("field IS NOT NULL"), copy=False).order_by(col("case_no"), copy=False).limit(
+            most, copy=False)
+    return q.sql(dialect=dialect, identify=True)
+
+
+def contract_message(path: str, found: Sequence[tuple[Any, Any, Any]], most: int = 5) -> str:
+    """The refusal of a cases table, from the rows `contract_problems` found."""
+    lines = [f"{path}: not a valid cases table: case_no {n} ({case_id if case_id else 'no case_id'}"
+             f"): field `{name}` is missing (null or empty), which the case contract requires"
+             for n, case_id, name in found]
+    more = " (the first rows found; there may be more)" if len(found) >= most else ""
+    return "\n".join(lines) + more + \
+        "\n(`guidec cases convert` writes a cases table from case files, checked)"
+
+
 def _as(x: exp.Expression, name: str) -> exp.Expression:
     return exp.Alias(this=x, alias=exp.to_identifier(name, quoted=True))
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from ...model.cases import CaseError
 from ..library import Library
 from .duck import RECORD_FIELDS, tidy
-from .generate import LibrarySql, cached
+from .generate import LibrarySql, cached, contract_message, contract_problems
 
 
 def java_problem() -> str | None:
@@ -56,6 +56,9 @@ class SparkEngine:
     def load_parquet(self, path: str | Path) -> int:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
+        found = [tuple(row) for row in self.spark.sql(contract_problems("spark")).collect()]
+        if found:
+            raise CaseError(contract_message(str(path), found))
         n: int = df.count()
         # The query for the treatments the table requests (as DuckDB's: a guideline that
         # cannot decide one of them is left out). Spark computes a CTE again for each reader
