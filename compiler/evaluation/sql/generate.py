@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import sqlglot
 from sqlglot import exp
 
+from ....dsl.diagnostics import inert
 from ...model import facts, ir
 from ...model.graph import walk
 from ...pipeline import Compiled
@@ -1367,8 +1368,9 @@ def contract_problems(dialect: str, cases: str = "cases", most: int = 5) -> str:
 
 def contract_message(path: str, found: Sequence[tuple[Any, Any, Any]], most: int = 5) -> str:
     """The refusal of a cases table, from the rows `contract_problems` found."""
-    lines = [f"{path}: not a valid cases table: case_no {n} ({case_id if case_id else 'no case_id'}"
-             f"): field `{name}` is missing (null or empty), which the case contract requires"
+    lines = [f"{path}: not a valid cases table: case_no {n} "
+             f"({inert(str(case_id)[:60]) if case_id else 'no case_id'}): field `{name}` is "
+             "missing (null or empty), which the case contract requires"
              for n, case_id, name in found]
     more = " (the first rows found; there may be more)" if len(found) >= most else ""
     return "\n".join(lines) + more + \
