@@ -127,6 +127,7 @@ def test_spark_decides_10000_generated_cases_as_python_does(lib):
                 engine.load_parquet(bad)
             assert "field `requests[0].id` is missing" in str(refused.value)
             assert "field `history[0].treatment` is missing" in str(refused.value)
+            assert "field `requests[0].visits` has value -4" in str(refused.value)
     finally:
         engine.stop()
     assert n > 15_000
@@ -242,8 +243,8 @@ def test_cli_sql_engine_errors_are_clear(tmp_path):
 
 def _broken_table(lib: Library, path: Path) -> None:
     """A cases table made elsewhere than `guidec cases convert`, breaking the contract in
-    three rows: an entry of history with no treatment, a case with no request, a request
-    with no id."""
+    four rows: a case with no request, a request with no id, an entry of history with no
+    treatment, a request for a negative number of visits."""
     from guidec.compiler.evaluation.sql import table
     cases, _ = _generated(lib, 40, seed=3)
     lay = table.layout(lib.schema)
@@ -252,6 +253,7 @@ def _broken_table(lib: Library, path: Path) -> None:
     with_history["history"][0]["treatment"] = None
     rows[1]["requests"] = []
     rows[2]["requests"][0]["id"] = None
+    rows[-1]["requests"][0]["visits"] = -4
     lines = path.with_suffix(".jsonl")
     lines.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(str(path))
@@ -267,6 +269,8 @@ def test_a_table_that_breaks_the_case_contract_is_refused_naming_rows_and_fields
     assert "case_no 1 (" in r.stderr and "field `requests` is missing" in r.stderr
     assert "case_no 2 (" in r.stderr and "field `requests[0].id` is missing" in r.stderr
     assert "field `history[0].treatment` is missing" in r.stderr
+    assert "case_no 39 (" in r.stderr and \
+        "field `requests[0].visits` has value -4: expected a number of at least 0" in r.stderr
     assert not (tmp_path / "out.parquet").exists()  # nothing decided
 
 

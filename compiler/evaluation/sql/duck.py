@@ -124,7 +124,7 @@ class DuckEngine:
         self.con.execute("CREATE VIEW cases AS SELECT * EXCLUDE (file_row_number) REPLACE "
                          f"(file_row_number AS case_no) FROM read_parquet({source}, "
                          "file_row_number = true)")
-        found = self.con.execute(contract_problems("duckdb")).fetchall()
+        found = self.con.execute(contract_problems(self.lay, "duckdb")).fetchall()
         if found:
             raise CaseError(contract_message(str(path), found))
         self._sql = None

@@ -1324,54 +1324,84 @@ class LibrarySql:
         return self.query(cases).sql(dialect=self.dialect, identify=True, pretty=pretty)
 
 
-def contract_problems(dialect: str, cases: str = "cases", most: int = 5) -> str:
+def contract_problems(lay: Layout, dialect: str, cases: str = "cases", most: int = 5) -> str:
     """A query for the first rows of a cases table (at most `most`, by case_no) that break
     the case contract where the review relies on it: a case id, a review date and at least
     one request; each request's id and treatment; each entry's required fields (an entry of
-    `history` its treatment, and so on). A table written by `guidec cases convert` has them
-    all; a table made elsewhere may not, and the review refuses it rather than decide on
-    what the Python engine would have refused. Columns: case_no, case_id, field."""
-    def some(coll: str, e: str, test: exp.Expression) -> exp.Expression:
-        lam = exp.Lambda(this=test, expressions=[exp.to_identifier(e, quoted=True)])
+    `history` its treatment, and so on); and every whole number (a count, a duration, an
+    age) at least 0. A table written by `guidec cases convert` keeps all of it; a table made
+    elsewhere may not, and the review refuses it rather than decide on what the Python engine
+    would have refused. Columns: case_no, case_id, field (`history[0].visits`), value (the
+    value as text, NULL where the field is missing)."""
+    def some(coll: str, test: exp.Expression) -> exp.Expression:
+        lam = exp.Lambda(this=test, expressions=[exp.to_identifier("_x", quoted=True)])
         if dialect == "duckdb":
             return T("ARRAY_CONTAINS(TRANSFORM(:c, :l), TRUE)", c=col(coll), l=lam)
         return T("EXISTS(:c, :l)", c=col(coll), l=lam)
 
-    def where(coll: str, e: str, test: exp.Expression) -> exp.Expression:
-        """The index (from 0) of the first entry for which `test` holds."""
-        lam = exp.Lambda(this=test, expressions=[exp.to_identifier(e, quoted=True)])
-        return T("ARRAY_POSITION(TRANSFORM(:c, :l), TRUE) - 1", c=col(coll), l=lam)
+    def found(field: exp.Expression, value: exp.Expression) -> exp.Expression:
+        return struct([("field", field), ("value", value)])
 
-    required = {"requests": sorted({"id", *facts.REQUIRED_FIELDS["request"]}),
-                **{k: sorted(v) for k, v in facts.REQUIRED_FIELDS.items() if k != "request"}}
+    def tests(fields: dict[str, str], required: Iterable[str], of: exp.Expression
+              ) -> list[tuple[str, exp.Expression, exp.Expression]]:
+        """(field, the test that it breaks the contract, its value as text) of a record."""
+        out = [(name, T("(:f) IS NULL", f=field_of(of.copy(), name)), typed_null("STRING"))
+               for name in sorted(required)]
+        out += [(name, T(":f < 0", f=field_of(of.copy(), name)),
+                 exp.Cast(this=field_of(of.copy(), name), to=exp.DataType.build("STRING")))
+                for name, t in fields.items() if t in {"BIGINT"} or name == "quantity"]
+        return out
+
     firsts: list[exp.Expression] = [
-        T("CASE WHEN case_id IS NULL OR case_id = '' THEN 'case_id' END"),
-        T("CASE WHEN review_date IS NULL THEN 'review_date' END"),
-        T("CASE WHEN requests IS NULL OR SIZE(requests) = 0 THEN 'requests' END")]
-    for coll, names in required.items():
+        T("CASE WHEN case_id IS NULL OR case_id = '' THEN :f END",
+          f=found(lit("case_id"), typed_null("STRING"))),
+        T("CASE WHEN review_date IS NULL THEN :f END",
+          f=found(lit("review_date"), typed_null("STRING"))),
+        T("CASE WHEN requests IS NULL OR SIZE(requests) = 0 THEN :f END",
+          f=found(lit("requests"), typed_null("STRING")))]
+    for name in ("patient", "injury", "findings"):
+        for fname, test, value in tests(lay.records[name], (), col(name)):
+            firsts.append(case((test, found(lit(f"{name}.{fname}"), value))))
+    lists = {"requests": (lay.records["request"], {"id", *facts.REQUIRED_FIELDS["request"]}),
+             **{k: (lay.collections[k], facts.REQUIRED_FIELDS.get(k, set()))
+                for k in ("diagnoses", "history", "surgeries", "visits")}}
+    for coll, (fields, required) in lists.items():
+        checks = tests(fields, required, col("_x"))
+        if not checks:
+            continue
         # One pass over a list for every row; which entry and field, for the rows found.
-        missing = {name: T("(:f) IS NULL", f=field_of(col("_x"), name)) for name in names}
-        which = [case((some(coll, "_x", test.copy()), T(
-            "CONCAT(:c, '[', CAST(:i AS STRING), '].', :n)", c=lit(coll),
-            i=where(coll, "_x", test.copy()), n=lit(name)))) for name, test in missing.items()]
+        which = []
+        for fname, test, _ in checks:
+            lam = exp.Lambda(this=test.copy(), expressions=[exp.to_identifier("_x", quoted=True)])
+            at = T("ARRAY_POSITION(TRANSFORM(:c, :l), TRUE)", c=col(coll), l=lam)
+            entry = T("ELEMENT_AT(:c, CAST(:i AS INT))", c=col(coll), i=at.copy())
+            value = typed_null("STRING") if fname in required else exp.Cast(
+                this=field_of(entry, fname), to=exp.DataType.build("STRING"))
+            text = T("CONCAT(:c, '[', CAST(:i - 1 AS STRING), '].', :n)", c=lit(coll),
+                     i=at, n=lit(fname))
+            which.append(case((some(coll, test.copy()), found(text, value))))
         detail = which[0] if len(which) == 1 else exp.Coalesce(this=which[0],
                                                                expressions=which[1:])
-        firsts.append(case((some(coll, "_x", or_(*missing.values())), detail)))
+        firsts.append(case((some(coll, or_(*[t for _, t, _ in checks])), detail)))
     problem = exp.Coalesce(this=firsts[0], expressions=firsts[1:])
-    rows = exp.select(col("case_no"), col("case_id"), exp.alias_(problem, "field", quoted=True)
+    rows = exp.select(col("case_no"), col("case_id"), exp.alias_(problem, "p", quoted=True)
                       ).from_(exp.to_table(cases), copy=False)
-    q = exp.select(exp.Star()).from_(_subq(rows, "p"), copy=False).where(
-        T("field IS NOT NULL"), copy=False).order_by(col("case_no"), copy=False).limit(
-            most, copy=False)
+    q = exp.select(col("case_no"), col("case_id"), T("p.field"), T("p.value")).from_(
+        _subq(rows, "r"), copy=False).where(T("p IS NOT NULL"), copy=False).order_by(
+            col("case_no"), copy=False).limit(most, copy=False)
     return q.sql(dialect=dialect, identify=True)
 
 
-def contract_message(path: str, found: Sequence[tuple[Any, Any, Any]], most: int = 5) -> str:
+def contract_message(path: str, found: Sequence[tuple[Any, ...]], most: int = 5) -> str:
     """The refusal of a cases table, from the rows `contract_problems` found."""
-    lines = [f"{path}: not a valid cases table: case_no {n} "
-             f"({inert(str(case_id)[:60]) if case_id else 'no case_id'}): field `{name}` is "
-             "missing (null or empty), which the case contract requires"
-             for n, case_id, name in found]
+    lines = []
+    for n, case_id, name, value in found:
+        what = "is missing (null or empty), which the case contract requires" \
+            if value is None else f"has value {inert(str(value)[:40])}: expected a number " \
+                                  "of at least 0"
+        lines.append(f"{path}: not a valid cases table: case_no {n} "
+                     f"({inert(str(case_id)[:60]) if case_id else 'no case_id'}): "
+                     f"field `{name}` {what}")
     more = " (the first rows found; there may be more)" if len(found) >= most else ""
     return "\n".join(lines) + more + \
         "\n(`guidec cases convert` writes a cases table from case files, checked)"

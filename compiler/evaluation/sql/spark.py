@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from ...model.cases import CaseError
 from ..library import Library
+from . import table
 from .duck import RECORD_FIELDS, tidy
 from .generate import LibrarySql, cached, contract_message, contract_problems
 
@@ -39,6 +40,7 @@ class SparkEngine:
                 from exc
         self.path = path
         self.library = library
+        self.lay = table.layout(library.schema)
         self.steps: list[tuple[str, str]] = []  # made for the table loaded (load_parquet)
         self.spark = (SparkSession.builder.master(master).appName(app_name)
                       .config("spark.ui.enabled", "false")
@@ -56,7 +58,8 @@ class SparkEngine:
     def load_parquet(self, path: str | Path) -> int:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
-        found = [tuple(row) for row in self.spark.sql(contract_problems("spark")).collect()]
+        found = [tuple(row) for row in self.spark.sql(
+            contract_problems(self.lay, "spark")).collect()]
         if found:
             raise CaseError(contract_message(str(path), found))
         n: int = df.count()
