@@ -426,9 +426,11 @@ class Expressions:
             pick = exp.ArrayMax if kind == "latest" else exp.ArrayMin
             return guarded(pick(this=exp.Transform(this=selected, expression=lam(fld()))))
         if fld is None:  # any entry matches? undocumented if one might
-            if unknown is None or pred is None:
-                return T("SIZE(:x) > 0", x=selected)
+            if pred is None:
+                return T("SIZE(:x) > 0", x=coll)
             found = self._some(coll, lam(pred.copy()))
+            if unknown is None:
+                return found
             return case((found, exp.true()), (unknown, exp.Null()), default=exp.false())
         want = kind == "any"
         hits = self._some(coll, lam(both(T(":f = :w", f=fld(), w=exp.Boolean(this=want)))))
@@ -441,23 +443,36 @@ class Expressions:
         return t or "BIGINT"
 
 
-def _certain(e: ir.Expr, collection: str) -> bool:
+def _certain(e: ir.Expr, collection: str, known: tuple[ir.Expr, ...] = ()) -> bool:
     """Is `e`, read for an entry of `collection`, documented whatever the case holds? Only
     what the contract requires (an entry's required fields, the request's treatment, the
-    review date), constants, and tests of whether something is documented, joined by
-    and/or/not/in; anything else may be undocumented (the answer is conservative)."""
+    review date), constants, tests of whether something is documented, and what `known`
+    holds, joined by and/or/not/in. In `x is not documented or ...` the rest is read with `x`
+    documented (were it not, the whole is true), and in `x is documented and ...` likewise
+    (the whole would be false). Comparisons and sums of such are documented too. Anything
+    else may be undocumented (the answer is conservative)."""
+    if any(e == k for k in known):
+        return True
     if isinstance(e, (ir.Const, ir.ValueSetRef)):
         return True
     if isinstance(e, ir.EntryField):
         return e.name in facts.REQUIRED_FIELDS.get(collection, ())
     if isinstance(e, ir.Fact):
         return e.record == "" or e.name in facts.REQUIRED_FIELDS.get(e.record, ())
-    if isinstance(e, ir.Op):
-        if e.op in {"documented", "not_documented"}:
-            return True
-        return e.op in {"and", "or", "not", "in", "not in"} and \
-            all(_certain(a, collection) for a in e.args)
-    return False
+    if not isinstance(e, ir.Op):
+        return False
+    if e.op in {"documented", "not_documented"}:
+        return True
+    guard = {"or": "not_documented", "and": "documented"}.get(e.op)
+    if guard is not None:
+        known = known + tuple(a.args[0] for a in e.args
+                              if isinstance(a, ir.Op) and a.op == guard)
+    return e.op in _NULL_ONLY_FROM_ARGS and all(_certain(a, collection, known) for a in e.args)
+
+
+# Operators whose SQL is NULL only where an argument is.
+_NULL_ONLY_FROM_ARGS = {"and", "or", "not", "in", "not in", "==", "!=", "<", "<=", ">", ">=",
+                        "+", "-", "*", "neg"}
 
 
 # ---------------------------------------------------------------- one guideline
