@@ -157,6 +157,14 @@ def show(x: exp.Expression, kind: str) -> exp.Expression:
     return T("COALESCE(:t, :u)", t=text, u=exp.Literal.string(UNDOCUMENTED_TEXT))
 
 
+def some(coll: exp.Expression, lam: exp.Expression, dialect: str) -> exp.Expression:
+    """Does the lambda hold (TRUE, not undocumented) for some entry of the list? DuckDB asks
+    the list of its answers, without a filtered copy of the entries (structs)."""
+    if dialect == "duckdb":
+        return T("ARRAY_CONTAINS(TRANSFORM(:c, :l), TRUE)", c=coll, l=lam)
+    return T("SIZE(FILTER(:c, :l)) > 0", c=coll, l=lam)
+
+
 # ---------------------------------------------------------------- expressions
 @dataclass
 class Scope:
@@ -359,11 +367,7 @@ class Expressions:
                                             expressions=[exp.to_identifier(var, quoted=True)]))
 
     def _some(self, coll: exp.Expression, lam: exp.Expression) -> exp.Expression:
-        """Does the lambda hold (TRUE, not undocumented) for some entry of the list? DuckDB
-        asks the list of its answers, without a filtered copy of the entries (structs)."""
-        if self.dialect == "duckdb":
-            return T("ARRAY_CONTAINS(TRANSFORM(:c, :l), TRUE)", c=coll, l=lam)
-        return T("SIZE(FILTER(:c, :l)) > 0", c=coll, l=lam)
+        return some(coll, lam, self.dialect)
 
     def _Aggregate(self, e: ir.Aggregate, s: Scope) -> exp.Expression:
         if e.collection not in _COLLECTIONS:
@@ -1339,7 +1343,12 @@ class LibrarySql:
         return self.query(cases).sql(dialect=self.dialect, identify=True, pretty=pretty)
 
 
-def contract_problems(lay: Layout, dialect: str, cases: str = "cases", most: int = 5) -> str:
+# The rows a refusal of a cases table names, at most.
+CONTRACT_ROWS = 5
+
+
+def contract_problems(lay: Layout, dialect: str, cases: str = "cases",
+                      most: int = CONTRACT_ROWS) -> str:
     """A query for the first rows of a cases table (at most `most`, by case_no) that break
     the case contract where the review relies on it: a case id, a review date and at least
     one request; each request's id and treatment; each entry's required fields (an entry of
@@ -1348,11 +1357,8 @@ def contract_problems(lay: Layout, dialect: str, cases: str = "cases", most: int
     elsewhere may not, and the review refuses it rather than decide on what the Python engine
     would have refused. Columns: case_no, case_id, field (`history[0].visits`), value (the
     value as text, NULL where the field is missing)."""
-    def some(coll: str, test: exp.Expression) -> exp.Expression:
-        lam = exp.Lambda(this=test, expressions=[exp.to_identifier("_x", quoted=True)])
-        if dialect == "duckdb":
-            return T("ARRAY_CONTAINS(TRANSFORM(:c, :l), TRUE)", c=col(coll), l=lam)
-        return T("EXISTS(:c, :l)", c=col(coll), l=lam)
+    def of_entry(test: exp.Expression) -> exp.Expression:
+        return exp.Lambda(this=test.copy(), expressions=[exp.to_identifier("_x", quoted=True)])
 
     def found(field: exp.Expression, value: exp.Expression) -> exp.Expression:
         return struct([("field", field), ("value", value)])
@@ -1364,7 +1370,7 @@ def contract_problems(lay: Layout, dialect: str, cases: str = "cases", most: int
                for name in sorted(required)]
         out += [(name, T(":f < 0", f=field_of(of.copy(), name)),
                  exp.Cast(this=field_of(of.copy(), name), to=exp.DataType.build("STRING")))
-                for name, t in fields.items() if t in {"BIGINT"} or name == "quantity"]
+                for name, t in fields.items() if t == "BIGINT" or name == "quantity"]
         return out
 
     firsts: list[exp.Expression] = [
@@ -1387,17 +1393,17 @@ def contract_problems(lay: Layout, dialect: str, cases: str = "cases", most: int
         # One pass over a list for every row; which entry and field, for the rows found.
         which = []
         for fname, test, _ in checks:
-            lam = exp.Lambda(this=test.copy(), expressions=[exp.to_identifier("_x", quoted=True)])
-            at = T("ARRAY_POSITION(TRANSFORM(:c, :l), TRUE)", c=col(coll), l=lam)
+            at = T("ARRAY_POSITION(TRANSFORM(:c, :l), TRUE)", c=col(coll), l=of_entry(test))
             entry = T("ELEMENT_AT(:c, CAST(:i AS INT))", c=col(coll), i=at.copy())
             value = typed_null("STRING") if fname in required else exp.Cast(
                 this=field_of(entry, fname), to=exp.DataType.build("STRING"))
             text = T("CONCAT(:c, '[', CAST(:i - 1 AS STRING), '].', :n)", c=lit(coll),
                      i=at, n=lit(fname))
-            which.append(case((some(coll, test.copy()), found(text, value))))
+            which.append(case((some(col(coll), of_entry(test), dialect), found(text, value))))
         detail = which[0] if len(which) == 1 else exp.Coalesce(this=which[0],
                                                                expressions=which[1:])
-        firsts.append(case((some(coll, or_(*[t for _, t, _ in checks])), detail)))
+        firsts.append(case((some(col(coll), of_entry(or_(*[t for _, t, _ in checks])), dialect),
+                            detail)))
     problem = exp.Coalesce(this=firsts[0], expressions=firsts[1:])
     rows = exp.select(col("case_no"), col("case_id"), exp.alias_(problem, "p", quoted=True)
                       ).from_(exp.to_table(cases), copy=False)
@@ -1407,7 +1413,8 @@ def contract_problems(lay: Layout, dialect: str, cases: str = "cases", most: int
     return q.sql(dialect=dialect, identify=True)
 
 
-def contract_message(path: str, found: Sequence[tuple[Any, ...]], most: int = 5) -> str:
+def contract_message(path: str, found: Sequence[tuple[Any, ...]],
+                     most: int = CONTRACT_ROWS) -> str:
     """The refusal of a cases table, from the rows `contract_problems` found."""
     lines = []
     for n, case_id, name, value in found:
