@@ -128,6 +128,11 @@ def test_spark_decides_10000_generated_cases_as_python_does(lib):
             assert "field `requests[0].id` is missing" in str(refused.value)
             assert "field `history[0].treatment` is missing" in str(refused.value)
             assert "field `requests[0].visits` has value -4" in str(refused.value)
+            _badly_worded_table(lib, bad)
+            with pytest.raises(casesmod.CaseError) as refused:
+                engine.load_parquet(bad)
+            for words in WORDS_REFUSED:
+                assert words in str(refused.value), (words, str(refused.value))
     finally:
         engine.stop()
     assert n > 15_000
@@ -259,6 +264,36 @@ def _broken_table(lib: Library, path: Path) -> None:
     duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(str(path))
 
 
+def _badly_worded_table(lib: Library, path: Path) -> None:
+    """A cases table made elsewhere whose words break the contract in five rows: a term not
+    in snake_case (in a list's entry, and in a record's list of terms), a diagnosis code not
+    as guidec writes it, UR's decision not one of the three, a request id given twice."""
+    from guidec.compiler.evaluation.sql import table
+    cases, _ = _generated(lib, 40, seed=5)
+    lay = table.layout(lib.schema)
+    rows = [table.row(c, n, lay) for n, c in enumerate(cases)]
+    with_history = next(n for n, r in enumerate(rows) if r["history"] and n > 12)
+    rows[with_history]["history"][0]["treatment"] = "Physical_Therapy"
+    rows[2]["diagnoses"] = [{"code": " m54.12"}]
+    rows[4]["requests"][0]["ur_decision"] = "approved"
+    rows[6]["requests"].append(dict(rows[6]["requests"][0]))
+    rows[8]["findings"]["current_medications"] = ["gabapentin", "Gabapentin 300mg"]
+    lines = path.with_suffix(".jsonl")
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(str(path))
+
+
+WORDS_REFUSED = [
+    "case_no 2 (gen-", "field `diagnoses[0].code` has value \" m54.12\": expected a diagnosis "
+    "code as guidec writes it",
+    "case_no 4 (gen-", "field `requests[0].ur_decision` has value \"approved\": expected one "
+    "of certified, modified, non_certified",
+    "case_no 6 (gen-", "field `requests` has a repeated request id",
+    "case_no 8 (gen-", "field `findings.current_medications` has value",
+    "Gabapentin 300mg", "field `history[0].treatment` has value \"Physical_Therapy\": expected "
+    "a term in snake_case"]
+
+
 def test_a_table_that_breaks_the_case_contract_is_refused_naming_rows_and_fields(tmp_path,
                                                                                   lib):
     bad = tmp_path / "made-elsewhere.parquet"
@@ -272,6 +307,25 @@ def test_a_table_that_breaks_the_case_contract_is_refused_naming_rows_and_fields
     assert "case_no 39 (" in r.stderr and \
         "field `requests[0].visits` has value -4: expected a number of at least 0" in r.stderr
     assert not (tmp_path / "out.parquet").exists()  # nothing decided
+    # Words: each distinct term and code is checked by the case model's pattern; the rows
+    # that hold a wrong one are named.
+    worded = tmp_path / "worded.parquet"
+    _badly_worded_table(lib, worded)
+    r = guidec("review", str(worded), "-o", str(tmp_path / "out.parquet"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    for words in WORDS_REFUSED:
+        assert words in r.stderr, (words, r.stderr)
+    assert not (tmp_path / "out.parquet").exists()
+    # Every value tested in SQL by the pattern (as where a field holds over a thousand wrong
+    # values) names the same rows and fields.
+    from guidec.compiler.evaluation.sql import table
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{worded}')")
+    rows = con.execute(generate.contract_problems(table.layout(lib.schema), "duckdb")).fetchall()
+    named = [(n, field) for n, _, field, _, _ in rows]
+    assert named == [(2, "diagnoses[0].code"), (4, "requests[0].ur_decision"), (6, "requests"),
+                     (8, "findings.current_medications"),
+                     (rows[4][0], "history[0].treatment")], rows
 
 
 def test_a_table_is_reviewed_in_bounded_memory_with_the_same_output(tmp_path, lib):

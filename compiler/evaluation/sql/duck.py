@@ -23,7 +23,8 @@ from sqlglot import exp
 from ...model.cases import Case, CaseError
 from ..library import Library
 from . import table
-from .generate import LibrarySql, cached, contract_message, contract_problems
+from .generate import (LibrarySql, cached, contract_checks, contract_found, contract_message,
+                       contract_problems, contract_profile)
 
 # DuckDB's memory when none is given: at most this, and at most half the machine's. Beyond it
 # the query's sort spills to a temporary folder (removed afterwards), so a table of any size is
@@ -60,6 +61,7 @@ class DuckEngine:
         self.library = library
         self.lay = table.layout(library.schema)
         self._sql: str | None = None  # made for the cases loaded (see `sql`)
+        self._treatments: list[str] | None = None  # requested in the cases loaded, if known
         self.con = duckdb.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -81,9 +83,11 @@ class DuckEngine:
         of the treatments they request (a table of physical-therapy requests is not run
         through the opioid rules); the same records as the whole library's query."""
         if self._sql is None:
-            treatments = sorted(t for (t,) in self.con.execute(
-                "SELECT DISTINCT r.treatment FROM (SELECT UNNEST(requests) AS r FROM cases) "
-                "WHERE r.treatment IS NOT NULL").fetchall())
+            treatments = self._treatments
+            if treatments is None:  # cases loaded from case files: ask the table
+                treatments = sorted(t for (t,) in self.con.execute(
+                    "SELECT DISTINCT r.treatment FROM (SELECT UNNEST(requests) AS r FROM cases)"
+                    " WHERE r.treatment IS NOT NULL").fetchall())
             self._sql = cached(self.library, ("query", "duckdb", str(self.path), *treatments),
                                lambda: LibrarySql(self.library, "duckdb", path=self.path,
                                                   treatments=treatments).render("cases"))
@@ -96,7 +100,7 @@ class DuckEngine:
             rel = _read_rows(self.con, path, self.lay)
             self.con.execute("DROP TABLE IF EXISTS cases")
             rel.create("cases")
-        self._sql = None
+        self._sql = self._treatments = None
         return n
 
     def load_parquet(self, path: str | Path) -> int:
@@ -124,10 +128,15 @@ class DuckEngine:
         self.con.execute("CREATE VIEW cases AS SELECT * EXCLUDE (file_row_number) REPLACE "
                          f"(file_row_number AS case_no) FROM read_parquet({source}, "
                          "file_row_number = true)")
-        found = self.con.execute(contract_problems(self.lay, "duckdb")).fetchall()
-        if found:
+        checks = contract_checks(self.lay, kept_by_statistics(self.con, source))
+        broken, wrong, distinct = contract_found(
+            checks, self.con.execute(contract_profile(checks, "duckdb")).fetchone())
+        if broken:
+            found = self.con.execute(contract_problems(self.lay, "duckdb", checks=broken,
+                                                       words=wrong)).fetchall()
             raise CaseError(contract_message(str(path), found))
         self._sql = None
+        self._treatments = distinct.get("requests.treatment")
         (count,) = self.con.execute("SELECT count(*) FROM cases").fetchone()
         return int(count)
 
@@ -158,6 +167,46 @@ class DuckEngine:
         done = self.con.execute(f"COPY (SELECT {fields} FROM reviews) TO {target} ({options})")
         n: int = done.fetchone()[0]  # COPY answers with the number of rows written
         return n
+
+
+def kept_by_statistics(con: Any, source: str) -> dict[str, set[str]]:
+    """What each field of a Parquet cases table is known to keep of the contract from the
+    statistics its writer stored with each row group (`generate.contract_problems` leaves
+    those tests out): no value missing where none is null; nothing to test where every value
+    is null; no number below 0 where each row group's least is at least 0. A field whose
+    statistics are absent in any row group is tested row by row. `source`: the path, quoted."""
+    leaves: dict[str, list[tuple[Any, Any, Any]]] = {}
+    for path, n, nulls, low in con.execute(
+            "SELECT path_in_schema, num_values, stats_null_count, "
+            f"COALESCE(stats_min_value, stats_min) FROM parquet_metadata({source})").fetchall():
+        parts, names = str(path).split(", "), []
+        i = 0
+        while i < len(parts):  # a list's two levels (`list`, `element`) name no field
+            if parts[i] == "list" and i + 1 < len(parts) and parts[i + 1] in {"element", "item"}:
+                i += 2
+                continue
+            names.append(parts[i])
+            i += 1
+        leaves.setdefault(".".join(names), []).append((n, nulls, low))
+    out: dict[str, set[str]] = {}
+    for name, groups in leaves.items():
+        if any(n is None or nulls is None for n, nulls, _ in groups):
+            continue
+        kept = out[name] = set()
+        if all(nulls == 0 for _, nulls, _ in groups):
+            kept.add("missing")
+        if all(nulls == n for n, nulls, _ in groups):
+            kept.update(("negative", "term", "code", "decision"))
+        elif all(nulls == n or _at_least_zero(low) for n, nulls, low in groups):
+            kept.add("negative")
+    return out
+
+
+def _at_least_zero(text: Any) -> bool:
+    try:
+        return text is not None and float(text) >= 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _default_memory() -> int:

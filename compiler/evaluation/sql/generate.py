@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -1347,69 +1348,244 @@ class LibrarySql:
 CONTRACT_ROWS = 5
 
 
+# What a row of the cases table may break, as `contract_problems` names it; each with the
+# words of the refusal (after "field `x`"), as the Python engine's messages for a case file say.
+_BROKEN = {
+    "missing": "is missing (null or empty), which the case contract requires",
+    "negative": "expected a number of at least 0",
+    "term": "expected a term in snake_case (lowercase letters, digits and _)",
+    "code": "expected a diagnosis code as guidec writes it: capitals, no spaces around it "
+            "(M54.12)",
+    "decision": "expected one of certified, modified, non_certified",
+    "repeated": "has a repeated request id",
+}
+_TERM = "^[a-z][a-z0-9_]*$"  # the case model's pattern for a term
+_DECISIONS = ("certified", "modified", "non_certified")
+# Beyond this many wrong values in a field, its rows are tested by the pattern instead.
+_MOST_WORDS = 1000
+# The lists of the cases table, with the record each entry is.
+_LISTS = {"requests": "request", "diagnoses": "diagnoses", "history": "history",
+          "surgeries": "surgeries", "visits": "visits"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing a field of the cases table must keep: `column.name` (`history.visits`) is
+    `why`-free (a key of `_BROKEN`); `many`: the field is itself a list (of terms or codes)."""
+
+    column: str
+    name: str
+    why: str
+    many: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.column}.{self.name}" if self.name else self.column
+
+
+def contract_checks(lay: Layout, kept: Mapping[str, Collection[str]] | None = None
+                    ) -> list[Check]:
+    """Everything the review relies on in a cases table: a case id, a review date and at
+    least one request; each request's id (none repeated in a case) and treatment; each
+    entry's required fields (an entry of `history` its treatment, and so on); every whole
+    number (a count, a duration, an age) at least 0; every term in snake_case, every
+    diagnosis code as guidec writes it (capitals, trimmed) and UR's decision one of the
+    three. `kept`: per field, what the table's statistics show it keeps (`missing` where no
+    value is null; the rest where no value is present, `negative` where the least is at
+    least 0): those checks are left out."""
+    kept = kept or {}
+    out = [Check("case_id", "", "missing"), Check("review_date", "", "missing"),
+           Check("requests", "", "missing"), Check("requests", "", "repeated")]
+    for column in ("patient", "injury", "findings", *_LISTS):
+        record = _LISTS.get(column, column)
+        fields = lay.records[record] if record in lay.records else lay.collections[record]
+        required = {"id", *facts.REQUIRED_FIELDS["request"]} if record == "request" \
+            else facts.REQUIRED_FIELDS.get(record, set()) if column in _LISTS else set()
+        out += [Check(column, name, "missing") for name in sorted(required)]
+        out += [Check(column, name, "negative") for name, t in fields.items()
+                if t == "BIGINT" or name == "quantity"]
+        for name, kind in lay.words.get(record, {}).items():
+            why = "decision" if (record, name) == ("request", "ur_decision") else \
+                "term" if kind in {"term", "terms"} else "code"
+            out.append(Check(column, name, why, kind in {"terms", "codes"}))
+    return [c for c in out if not c.name or c.why not in kept.get(c.key, ())]
+
+
+def contract_profile(checks: Sequence[Check], dialect: str, cases: str = "cases") -> str:
+    """One query, one row: for each check, what the table holds there (a pass a list, and
+    one over the rows): how many are missing or repeated, the least number, a field's
+    distinct terms or codes. `contract_found` reads it; only what it finds wrong is then
+    looked for row by row (`contract_problems`), so a table that keeps the contract is read
+    once, and each distinct term is checked once, by the case model's own pattern."""
+    by_column: dict[str, list[exp.Expression]] = {}
+    for c in _profile_order(checks):
+        column = c.column if c.column in _LISTS and c.name else ""
+        f = field_of(T("_e") if column else col(c.column), c.name) if c.name else None
+        if f is None:  # the row's own fields
+            agg = T("SUM(CASE WHEN :t THEN 1 ELSE 0 END)", t=_row_test(c))
+        elif c.why == "missing":
+            agg = T("SUM(CASE WHEN :f IS NULL THEN 1 ELSE 0 END)", f=f)
+        elif c.why == "negative":
+            agg = T("MIN(:f)", f=f)
+        else:
+            agg = T("ARRAY_AGG(DISTINCT :f)", f=f)
+        by_column.setdefault(column, []).append(agg)
+    parts: list[exp.Expression] = []
+    for column, aggs in by_column.items():
+        one = exp.select(*aggs)
+        if column:
+            one = one.from_(_subq(exp.select(exp.alias_(exp.Explode(this=col(column)), "_e",
+                                                          quoted=True)).from_(
+                exp.to_table(cases)), "u"))
+        else:
+            one = one.from_(exp.to_table(cases))
+        parts.append(_subq(one, f"w{len(parts)}"))
+    q = exp.select("*").from_(parts[0])
+    for p in parts[1:]:
+        q = q.join(p, join_type="CROSS")
+    return q.sql(dialect=dialect, identify=True)
+
+
+def _row_test(c: Check) -> exp.Expression:
+    """The test that a row breaks a check of its own fields (`Check.name` empty)."""
+    if c.why == "repeated":
+        return T("SIZE(requests) > 1 AND SIZE(ARRAY_DISTINCT(TRANSFORM(requests, _x -> _x.id)))"
+                 " < SIZE(requests)")
+    return T({"case_id": "case_id IS NULL OR case_id = ''",
+              "review_date": "review_date IS NULL",
+              "requests": "requests IS NULL OR SIZE(requests) = 0"}[c.column])
+
+
+def _profile_order(checks: Sequence[Check]) -> list[Check]:
+    """The checks in the order of `contract_profile`'s columns."""
+    row = [c for c in checks if not (c.column in _LISTS and c.name)]
+    out = [c for c in row if not c.name] + [c for c in row if c.name]
+    seen = []
+    for c in checks:
+        if c.column in _LISTS and c.name and c.column not in seen:
+            seen.append(c.column)
+    for column in seen:
+        out += [c for c in checks if c.column == column and c.name]
+    return out
+
+
+def contract_found(checks: Sequence[Check], row: Sequence[Any]
+                   ) -> tuple[list[Check], dict[str, list[str]], dict[str, list[str]]]:
+    """From `contract_profile`'s row: the checks some row breaks; per field of terms or
+    codes, its distinct values that are wrong (looked for as they are); and all its distinct
+    values (`requests.treatment`: the treatments requested)."""
+    import re
+    term = re.compile(_TERM)
+    broken: list[Check] = []
+    wrong: dict[str, list[str]] = {}
+    distinct: dict[str, list[str]] = {}
+    for c, value in zip(_profile_order(checks), row):
+        if c.why in {"missing", "repeated"}:
+            if value:
+                broken.append(c)
+        elif c.why == "negative":
+            if value is not None and value < 0:
+                broken.append(c)
+        else:
+            values = distinct[c.key] = sorted({
+                v for x in value or () for v in (x if c.many and isinstance(x, list) else [x])
+                if v is not None})
+            bad = [v for v in values if
+                   (c.why == "term" and not term.search(v)) or
+                   (c.why == "code" and v != v.strip().upper()) or
+                   (c.why == "decision" and v not in _DECISIONS)]
+            if bad:
+                broken.append(c)
+                wrong[c.key] = bad
+    return broken, wrong, distinct
+
+
 def contract_problems(lay: Layout, dialect: str, cases: str = "cases",
-                      most: int = CONTRACT_ROWS) -> str:
+                      most: int = CONTRACT_ROWS, checks: Sequence[Check] | None = None,
+                      words: Mapping[str, Sequence[str]] | None = None) -> str:
     """A query for the first rows of a cases table (at most `most`, by case_no) that break
-    the case contract where the review relies on it: a case id, a review date and at least
-    one request; each request's id and treatment; each entry's required fields (an entry of
-    `history` its treatment, and so on); and every whole number (a count, a duration, an
-    age) at least 0. A table written by `guidec cases convert` keeps all of it; a table made
-    elsewhere may not, and the review refuses it rather than decide on what the Python engine
-    would have refused. Columns: case_no, case_id, field (`history[0].visits`), value (the
-    value as text, NULL where the field is missing)."""
-    def of_entry(test: exp.Expression) -> exp.Expression:
-        return exp.Lambda(this=test.copy(), expressions=[exp.to_identifier("_x", quoted=True)])
+    the case contract (`contract_checks`): a table written by `guidec cases convert` keeps
+    all of it; a table made elsewhere may not, and the review refuses it rather than decide
+    on what the Python engine would have refused or read otherwise. Columns: case_no,
+    case_id, field (`history[0].visits`), value (as text, NULL where the field is missing),
+    why (a key of `_BROKEN`). `checks`: only these (by default, all); `words`: per field of
+    terms or codes, its wrong values (`contract_found`): those are looked for, rather than
+    each value tested by the pattern."""
+    checks = contract_checks(lay) if checks is None else checks
 
-    def found(field: exp.Expression, value: exp.Expression) -> exp.Expression:
-        return struct([("field", field), ("value", value)])
+    def of(test: exp.Expression, var: str = "_x") -> exp.Expression:
+        return exp.Lambda(this=test.copy(), expressions=[exp.to_identifier(var, quoted=True)])
 
-    def tests(fields: dict[str, str], required: Iterable[str], of: exp.Expression
-              ) -> list[tuple[str, exp.Expression, exp.Expression]]:
-        """(field, the test that it breaks the contract, its value as text) of a record."""
-        out = [(name, T("(:f) IS NULL", f=field_of(of.copy(), name)), typed_null("STRING"))
-               for name in sorted(required)]
-        out += [(name, T(":f < 0", f=field_of(of.copy(), name)),
-                 exp.Cast(this=field_of(of.copy(), name), to=exp.DataType.build("STRING")))
-                for name, t in fields.items() if t == "BIGINT" or name == "quantity"]
-        return out
+    def found(field: exp.Expression, value: exp.Expression, why: str) -> exp.Expression:
+        return struct([("field", field), ("value", value), ("why", lit(why))])
+
+    def text(x: exp.Expression) -> exp.Expression:
+        return exp.Cast(this=x, to=exp.DataType.build("STRING"))
+
+    def test(c: Check, at: exp.Expression) -> tuple[exp.Expression, exp.Expression | None]:
+        """The test that a record or entry (`at`) breaks a check; its value as text (None:
+        missing)."""
+        f = field_of(at.copy(), c.name)
+        if c.why == "missing":
+            return T("(:f) IS NULL", f=f), None
+        if c.why == "negative":
+            return T(":f < 0", f=f), text(f)
+        wrong = (words or {}).get(c.key)
+        bad: exp.Expression
+        if wrong and len(wrong) <= _MOST_WORDS:
+            bad = exp.In(this=col("_w"), expressions=[lit(v) for v in wrong])
+        elif c.why == "decision":
+            bad = T("_w NOT IN (:a, :b, :c)", a=lit(_DECISIONS[0]), b=lit(_DECISIONS[1]),
+                    c=lit(_DECISIONS[2]))
+        elif c.why == "term":
+            bad = T("NOT (_w RLIKE :p)", p=lit(_TERM))
+        else:
+            bad = T("_w <> UPPER(TRIM(_w))")
+        if c.many:
+            return some(f, of(bad, "_w"), dialect), text(f)
+        return bad.transform(lambda n: f.copy() if isinstance(n, exp.Column)
+                             and n.name == "_w" else n), text(f)
 
     firsts: list[exp.Expression] = [
-        T("CASE WHEN case_id IS NULL OR case_id = '' THEN :f END",
-          f=found(lit("case_id"), typed_null("STRING"))),
-        T("CASE WHEN review_date IS NULL THEN :f END",
-          f=found(lit("review_date"), typed_null("STRING"))),
-        T("CASE WHEN requests IS NULL OR SIZE(requests) = 0 THEN :f END",
-          f=found(lit("requests"), typed_null("STRING")))]
-    for name in ("patient", "injury", "findings"):
-        for fname, test, value in tests(lay.records[name], (), col(name)):
-            firsts.append(case((test, found(lit(f"{name}.{fname}"), value))))
-    lists = {"requests": (lay.records["request"], {"id", *facts.REQUIRED_FIELDS["request"]}),
-             **{k: (lay.collections[k], facts.REQUIRED_FIELDS.get(k, set()))
-                for k in ("diagnoses", "history", "surgeries", "visits")}}
-    for coll, (fields, required) in lists.items():
-        checks = tests(fields, required, col("_x"))
-        if not checks:
+        case((_row_test(c), found(lit(c.column), typed_null("STRING"), c.why)))
+        for c in checks if not c.name and c.why == "missing"]
+    for column in ("patient", "injury", "findings"):
+        for c in checks:
+            if c.column == column and c.name:
+                t, value = test(c, col(column))
+                firsts.append(case((t, found(lit(c.key), value or typed_null("STRING"),
+                                             c.why))))
+    for column in _LISTS:
+        mine = [c for c in checks if c.column == column and c.name]
+        if not mine:
             continue
         # One pass over a list for every row; which entry and field, for the rows found.
+        tests = [(c, *test(c, col("_x"))) for c in mine]
         which = []
-        for fname, test, _ in checks:
-            at = T("ARRAY_POSITION(TRANSFORM(:c, :l), TRUE)", c=col(coll), l=of_entry(test))
-            entry = T("ELEMENT_AT(:c, CAST(:i AS INT))", c=col(coll), i=at.copy())
-            value = typed_null("STRING") if fname in required else exp.Cast(
-                this=field_of(entry, fname), to=exp.DataType.build("STRING"))
-            text = T("CONCAT(:c, '[', CAST(:i - 1 AS STRING), '].', :n)", c=lit(coll),
-                     i=at, n=lit(fname))
-            which.append(case((some(col(coll), of_entry(test), dialect), found(text, value))))
+        for c, t, value in tests:
+            at = T("ARRAY_POSITION(TRANSFORM(:c, :l), TRUE)", c=col(column), l=of(t))
+            entry = T("ELEMENT_AT(:c, CAST(:i AS INT))", c=col(column), i=at.copy())
+            shown = typed_null("STRING") if value is None else value.transform(
+                lambda n: entry.copy() if isinstance(n, exp.Column) and n.name == "_x" else n)
+            where = T("CONCAT(:c, '[', CAST(:i - 1 AS STRING), '].', :n)", c=lit(column),
+                      i=at, n=lit(c.name))
+            which.append(case((some(col(column), of(t), dialect), found(where, shown, c.why))))
         detail = which[0] if len(which) == 1 else exp.Coalesce(this=which[0],
                                                                expressions=which[1:])
-        firsts.append(case((some(col(coll), of_entry(or_(*[t for _, t, _ in checks])), dialect),
+        firsts.append(case((some(col(column), of(or_(*[t for _, t, _ in tests])), dialect),
                             detail)))
-    problem = exp.Coalesce(this=firsts[0], expressions=firsts[1:])
+    firsts += [case((_row_test(c), found(lit(c.column), typed_null("STRING"), c.why)))
+               for c in checks if not c.name and c.why != "missing"]
+    if not firsts:
+        firsts.append(typed_null("STRUCT<field: STRING, value: STRING, why: STRING>"))
+    problem = firsts[0] if len(firsts) == 1 else exp.Coalesce(this=firsts[0],
+                                                              expressions=firsts[1:])
     rows = exp.select(col("case_no"), col("case_id"), exp.alias_(problem, "p", quoted=True)
                       ).from_(exp.to_table(cases), copy=False)
-    q = exp.select(col("case_no"), col("case_id"), T("p.field"), T("p.value")).from_(
-        _subq(rows, "r"), copy=False).where(T("p IS NOT NULL"), copy=False).order_by(
-            col("case_no"), copy=False).limit(most, copy=False)
+    q = exp.select(col("case_no"), col("case_id"), T("p.field"), T("p.value"), T("p.why")
+                   ).from_(_subq(rows, "r"), copy=False).where(
+                       T("p IS NOT NULL"), copy=False).order_by(
+                           col("case_no"), copy=False).limit(most, copy=False)
     return q.sql(dialect=dialect, identify=True)
 
 
@@ -1417,10 +1593,12 @@ def contract_message(path: str, found: Sequence[tuple[Any, ...]],
                      most: int = CONTRACT_ROWS) -> str:
     """The refusal of a cases table, from the rows `contract_problems` found."""
     lines = []
-    for n, case_id, name, value in found:
-        what = "is missing (null or empty), which the case contract requires" \
-            if value is None else f"has value {inert(str(value)[:40])}: expected a number " \
-                                  "of at least 0"
+    for n, case_id, name, value, why in found:
+        if why in {"missing", "repeated"}:
+            what = _BROKEN[why]
+        else:
+            shown = value if why == "negative" else json.dumps(value, ensure_ascii=True)
+            what = f"has value {inert(str(shown)[:60])}: {_BROKEN[why]}"
         lines.append(f"{path}: not a valid cases table: case_no {n} "
                      f"({inert(str(case_id)[:60]) if case_id else 'no case_id'}): "
                      f"field `{name}` {what}")

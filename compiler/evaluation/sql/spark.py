@@ -16,7 +16,8 @@ from ...model.cases import CaseError
 from ..library import Library
 from . import table
 from .duck import RECORD_FIELDS, tidy
-from .generate import LibrarySql, cached, contract_message, contract_problems
+from .generate import (LibrarySql, cached, contract_checks, contract_found, contract_message,
+                       contract_problems, contract_profile)
 
 
 def java_problem() -> str | None:
@@ -58,18 +59,21 @@ class SparkEngine:
     def load_parquet(self, path: str | Path) -> int:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
-        found = [tuple(row) for row in self.spark.sql(
-            contract_problems(self.lay, "spark")).collect()]
-        if found:
+        # The contract first (as DuckDB's engine, without the file's statistics): one pass
+        # finds what is broken, and only then are the rows that break it looked for.
+        checks = contract_checks(self.lay)
+        broken, wrong, distinct = contract_found(
+            checks, tuple(self.spark.sql(contract_profile(checks, "spark")).collect()[0]))
+        if broken:
+            found = [tuple(row) for row in self.spark.sql(contract_problems(
+                self.lay, "spark", checks=broken, words=wrong)).collect()]
             raise CaseError(contract_message(str(path), found))
         n: int = df.count()
         # The query for the treatments the table requests (as DuckDB's: a guideline that
         # cannot decide one of them is left out). Spark computes a CTE again for each reader
         # and plans a deep query slowly: each step is computed once and checkpointed (its
         # plan cut), then read by the next.
-        treatments = sorted(row[0] for row in self.spark.sql(
-            "SELECT DISTINCT r.treatment FROM cases LATERAL VIEW EXPLODE(requests) t AS r "
-            "WHERE r.treatment IS NOT NULL").collect())
+        treatments = distinct["requests.treatment"]
         self.steps = cached(self.library, ("steps", "spark", str(self.path), *treatments),
                             lambda: LibrarySql(self.library, "spark", path=self.path,
                                                treatments=treatments).steps("cases"))

@@ -11,7 +11,7 @@ course lists by date are the `visits` list, a set of terms is a sorted list of i
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...model import facts
@@ -39,6 +39,9 @@ class Layout:
 
     records: dict[str, dict[str, str]]  # request, findings, patient, injury
     collections: dict[str, dict[str, str]]  # diagnoses, history, surgeries, visits
+    # Per record or list: its fields whose values are words of the contract, by kind: "term"
+    # (snake_case), "terms" (a list of them), "code" (a diagnosis code as guidec writes it).
+    words: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def struct(self, fields: dict[str, str]) -> str:
         return "STRUCT<" + ", ".join(f"`{k}`: {v}" for k, v in fields.items()) + ">"
@@ -76,7 +79,13 @@ def layout(schema: facts.Schema) -> Layout:
         if target is not None:
             for f in required:
                 target.setdefault(f, "STRING")
-    return Layout(records, collections)
+    words = {name: {k: t.kind for k, t in sorted(types.items())
+                    if t.kind in {"term", "terms", "code"} and k in (records.get(name) or
+                                                                   collections.get(name) or {})}
+             for group in (schema.records, schema.collections) for name, types in group.items()}
+    words["diagnoses"] = {"code": "code"}
+    words["request"] = {**words.get("request", {}), "diagnoses": "codes"}
+    return Layout(records, collections, words)
 
 
 def _value(v: Any, kind: str) -> Any:
