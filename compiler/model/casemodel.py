@@ -27,7 +27,7 @@ _TERM = Annotated[str, Meta(pattern="^[a-z][a-z0-9_]*$")]
 _DECISION = Literal["certified", "modified", "non_certified"]
 
 
-class Range(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Range(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
     """A quantity given as a range ("4-8 visits"): the most requested is `max`."""
 
     max: _WHOLE
@@ -37,16 +37,16 @@ class Range(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 _AMOUNT = _WHOLE | Range
 
 
-class Frequency(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Frequency(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
     per_week: _AMOUNT | UnsetType = UNSET
     weeks: _AMOUNT | UnsetType = UNSET
 
 
-class CodeEntry(msgspec.Struct, kw_only=True):
+class CodeEntry(msgspec.Struct, kw_only=True, gc=False):
     code: Any
 
 
-class Diagnosis(msgspec.Struct, kw_only=True):
+class Diagnosis(msgspec.Struct, kw_only=True, gc=False):
     code: str
     text: str | UnsetType = UNSET
 
@@ -106,7 +106,7 @@ def _entry_of(category: str) -> Any:
 def _struct(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None = None) -> Any:
     spec = [(k, t) if d is msgspec.NODEFAULT else (k, t, d) for k, (t, d) in fields.items()]
     spec.sort(key=lambda f: len(f) == 3)  # required fields first
-    return msgspec.defstruct(name, spec, kw_only=True, module=__name__,
+    return msgspec.defstruct(name, spec, kw_only=True, module=__name__, gc=False,
                              namespace={"__doc__": doc} if doc else None)
 
 

@@ -237,10 +237,6 @@ def _date(value: Any, where: str = "", source: str = "") -> dt.date | None:
                         "the calendar (YYYY-MM-DD)") from None
 
 
-def _top(value: Any) -> Any:
-    return value["max"] if isinstance(value, dict) else value
-
-
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -264,31 +260,44 @@ def _special(schema: facts.Schema) -> dict[str, dict[str, _Reader]]:
 
 
 def _typed(record: dict[str, Any], special: dict[str, _Reader], where: str, src: str,
-           warns: list[str], schema: facts.Schema) -> dict[str, Any]:
+           warns: list[str], schema: facts.Schema, index: int | None = None) -> dict[str, Any]:
     """A record's declared dates parsed and its declared terms checked against the vocabulary
     (an unknown term is a warning); undeclared fields are carried along unread, and fields
     with no value (null) are left out: they are undocumented. The record is a fresh one,
-    decoded for this case: it is read in place where it has no nulls."""
-    out = record if None not in record.values() else _clean(record)
-    hits = [k for k in out if k in special]
-    if not hits:
+    decoded for this case: it is read in place where it has no nulls. `where` names it in
+    messages (`history`, with `index` 2: `history[2]`)."""
+    out = _clean(record) if None in record.values() else record
+    if not special:
         return out
-    for key in hits:
-        kind, category, known = special[key]
+    emptied = False
+    for key in out:  # values are replaced in place; no key is added or removed
+        reader = special.get(key)
+        if reader is None:
+            continue
+        kind, category, known = reader
         value = out[key]
-        if kind == "date":
-            out[key] = _date(value, f"{where}.{key}", src)
-        elif kind == "term":
+        if kind == "term":
             if value not in known:
-                _term(value, category, f"{where}.{key}", src, warns, schema)
+                _term(value, category, _place(where, index, key), src, warns, schema)
+        elif kind == "date":
+            value = out[key] = _date(value, _place(where, index, key), src)
+            emptied = emptied or value is None
         elif isinstance(value, list):
             # An entry may be a mapping naming its term under the category ({drug: ...}).
             value = [v.get(category) if isinstance(v, dict) else v for v in value]
             for i, v in enumerate(value):
                 if v is not None and v not in known:
-                    _term(v, category, f"{where}.{key}[{i}]", src, warns, schema)
+                    _term(v, category, f"{_place(where, index, key)}[{i}]", src, warns, schema)
             out[key] = frozenset(v for v in value if v)
-    return _clean(out) if None in out.values() else out
+    return _clean(out) if emptied else out
+
+
+def _place(where: str, index: int | None, key: str) -> str:
+    """A field's place for a message: `history[2].visits`."""
+    return f"{where}.{key}" if index is None else f"{where}[{index}].{key}"
+
+
+_NO_READER: dict[str, _Reader] = {}
 
 
 def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
@@ -296,25 +305,27 @@ def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
     warns: list[str] = []
     review_date = _date(data["review_date"], "review_date", src)
     special = _special(schema)
-    none: dict[str, _Reader] = {}
-    injury = _typed(data.get("injury") or {}, special.get("injury", none), "injury", src,
-                    warns, schema)
-    patient = _typed(data.get("patient") or {}, special.get("patient", none), "patient", src,
-                     warns, schema)
-    findings = _typed(data.get("findings") or {}, special.get("findings", none), "findings",
-                      src, warns, schema)
+    none = _NO_READER
+    get = data.get
+    injury = _typed(get("injury") or {}, special.get("injury", none), "injury", src, warns,
+                    schema)
+    patient = _typed(get("patient") or {}, special.get("patient", none), "patient", src, warns,
+                     schema)
+    findings = _typed(get("findings") or {}, special.get("findings", none), "findings", src,
+                      warns, schema)
     diagnoses = [{"code": (d if isinstance(d, str) else d["code"]).strip().upper()}
-                 for d in data.get("diagnoses") or []]
-    lists = {}
-    for name in ("surgeries", "history"):
-        types = special.get(name, none)
-        lists[name] = [_typed(entry, types, f"{name}[{i}]", src, warns, schema)
-                       for i, entry in enumerate(data.get(name) or [])]
+                 for d in get("diagnoses") or ()]
+    types = special.get("surgeries", none)
+    surgeries = [_typed(entry, types, "surgeries", src, warns, schema, i)
+                 for i, entry in enumerate(get("surgeries") or ())]
+    types = special.get("history", none)
+    history = [_typed(entry, types, "history", src, warns, schema, i)
+               for i, entry in enumerate(get("history") or ())]
     visits = []  # each dated visit of each course, for rules that count visits in a window
-    for i, h in enumerate(lists["history"]):
+    for i, h in enumerate(history):
         if "visit_dates" not in h:
             continue
-        h = lists["history"][i] = dict(h)
+        h = history[i] = dict(h)
         dates = h.pop("visit_dates", None)
         if not isinstance(dates, list):
             continue
@@ -323,23 +334,19 @@ def _normalize(data: dict[str, Any], source: str, schema: facts.Schema) -> Case:
                                   "body_region": h.get("body_region"),
                                   "date": _date(day, f"history[{i}].visit_dates[{j}]", src)}))
         h.setdefault("visits", len(dates))
-    requests = [_request(r, i, src, warns, schema) for i, r in enumerate(data["requests"])]
-    ids = [r["id"] for r in requests]
-    if len(set(ids)) != len(ids):
+    types = special.get("request", none)
+    requests = [_request(r, i, src, warns, schema, types) for i, r in enumerate(data["requests"])]
+    if len(requests) > 1 and len({r["id"] for r in requests}) != len(requests):
         raise CaseError(f"{src}: field `requests` has a repeated request id")
-    return Case(
-        case_id=data["case_id"], review_date=review_date,  # type: ignore[arg-type]
-        patient=patient, injury=injury, diagnoses=diagnoses,
-        surgeries=lists["surgeries"], history=lists["history"], findings=findings,
-        visits=visits,
-        requests=requests, expected=list(data.get("expected") or []), notes=data.get("notes"),
-        source=source, warnings=warns,
-        jurisdiction=data.get("jurisdiction"), payer=data.get("payer"),
-    )
+    # In the order of Case's fields (positional: a case is made for every line of a batch).
+    return Case(data["case_id"], review_date, patient, injury,  # type: ignore[arg-type]
+                diagnoses, surgeries, history, findings, requests,
+                list(get("expected") or ()), get("notes"), source, warns, visits,
+                get("jurisdiction"), get("payer"))
 
 
 def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
-             schema: facts.Schema) -> dict[str, Any]:
+             schema: facts.Schema, special: dict[str, _Reader]) -> dict[str, Any]:
     out = dict(r)
     out["id"] = str(r["id"])
     freq = out.pop("frequency", None)
@@ -347,11 +354,11 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
         for name in ("per_week", "weeks"):
             value = freq.get(name)
             if value is not None:
-                out[name] = _top(value)
+                out[name] = value["max"] if isinstance(value, dict) else value
     for name in ("visits", "sessions", "days"):
         value = out.get(name)
-        if value is not None:
-            out[name] = _top(value)
+        if value is not None and isinstance(value, dict):
+            out[name] = value["max"]
     if out.get("visits") is None:
         if out.get("per_week") is not None and out.get("weeks") is not None:
             out["visits"] = out["per_week"] * out["weeks"]
@@ -359,15 +366,14 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
             out["visits"] = out["sessions"]
         elif out.get("days") is not None:
             out["visits"] = out["days"]
-    if isinstance(r.get("levels"), list):
+    if "levels" in r and isinstance(r["levels"], list):
         out["levels"] = len(r["levels"])
-    if isinstance(r.get("diagnoses"), list):
+    if "diagnoses" in r and isinstance(r["diagnoses"], list):
         out["diagnoses"] = [(d if isinstance(d, str) else d["code"]).strip().upper()
                             for d in r["diagnoses"]]
     if isinstance(out.get("ur_certified"), dict):
         out["ur_certified_detail"] = out.pop("ur_certified")
-    return _typed(out, _special(schema).get("request", {}), f"requests[{i}]", src, warns,
-                  schema)
+    return _typed(out, special, "requests", src, warns, schema, i)
 
 
 class _Loader(yaml.SafeLoader):
