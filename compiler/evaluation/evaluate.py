@@ -243,10 +243,18 @@ class Compiler:
             return _or(*args)
         if op == "not":
             a = args[0]
-            return lambda c: (lambda x: U if x is U else not x)(a(c))
+
+            def not_(c: Ctx) -> Any:
+                x = a(c)
+                return U if x is U else not x
+            return not_
         if op == "neg":
             a = args[0]
-            return lambda c: (lambda x: U if x is U else -x)(a(c))
+
+            def neg(c: Ctx) -> Any:
+                x = a(c)
+                return U if x is U else -x
+            return neg
         if op == "documented":
             a = args[0]
             return lambda c: a(c) is not U
@@ -276,11 +284,18 @@ class Compiler:
             return if_then_else
         if op == "same_year":
             a, b = args
-            return lambda c: (lambda x, y: U if x is U or y is U else x.year == y.year)(
-                a(c), b(c))
+
+            def same_year(c: Ctx) -> Any:
+                x, y = a(c), b(c)
+                return U if x is U or y is U else x.year == y.year
+            return same_year
         if op == "days_between":
             a, b = args
-            return lambda c: (lambda x, y: U if x is U or y is U else (y - x).days)(a(c), b(c))
+
+            def days_between(c: Ctx) -> Any:
+                x, y = a(c), b(c)
+                return U if x is U or y is U else (y - x).days
+            return days_between
         if op in {"min", "max"}:
             pick = min if op == "min" else max
             return lambda c: (lambda vs: U if any(v is U for v in vs) else pick(vs))(
@@ -345,6 +360,19 @@ class Compiler:
 
         if isinstance(e.args[1], ir.Const) or (isinstance(e.args[1], ir.ValueSetRef)):
             members = b(None)  # type: ignore[arg-type]
+            if e.args[0].type.kind != "terms":  # one term: plain membership
+                if isinstance(e.args[0], ir.EntryField) and self.entry_mode:
+                    tname = e.args[0].name
+
+                    def entry_term_in(entry: dict[str, Any]) -> Any:
+                        x = entry.get(tname, U)
+                        return U if x is U else (x in members) != negate
+                    return entry_term_in  # type: ignore[return-value]
+
+                def one_term_in(c: Ctx) -> Any:
+                    x = a(c)
+                    return U if x is U else (x in members) != negate
+                return one_term_in
             if isinstance(e.args[0], ir.EntryField) and self.entry_mode:
                 fname = e.args[0].name
 
