@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import msgspec
-import yaml
 
 from ...dsl.diagnostics import did_you_mean, inert
 from ...dsl.files import FileProblem, decode, max_file_bytes, read_text
@@ -376,25 +375,43 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
     return _typed(out, special, "requests", src, warns, schema, i)
 
 
-class _Loader(yaml.SafeLoader):
+@functools.cache
+def _yaml_loader() -> Any:
     """Safe YAML with dates kept as text (checked as fields, so `2016-02-30` is a field error)
-    and integers limited in length like JSON's."""
+    and integers limited in length like JSON's. Made (and PyYAML imported) on the first YAML
+    case file: JSON Lines and guideline checks never load it."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def yaml_int(loader: Any, node: Any) -> Any:
+        if len(str(node.value)) > 4000:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {len(node.value)} digits is too long",
+                node.start_mark)
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", yaml_int)
+    return Loader
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _yaml_int(loader: _Loader, node: Any) -> Any:
-    if len(str(node.value)) > 4000:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"a number of {len(node.value)} digits is too long", node.start_mark)
-    return yaml.SafeLoader.construct_yaml_int(loader, node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _yaml_int)
+def _yaml(text: str, name: str) -> Any:
+    import yaml
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        what = exc.problem or exc.context or "not valid YAML"
+        raise CaseError(f"{name}{where}: not valid YAML: {what}") from None
+    except yaml.YAMLError as exc:
+        raise CaseError(f"{name}: not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
 def _position(text: str, offset: int) -> str:
@@ -433,17 +450,10 @@ def parse_text(text: str, name: str, kind: str, line: int = 0) -> Any:
                 return msgspec.json.decode(text)
             except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 return json.loads(text)  # Python's reader words the problem (line, column)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return _yaml(text, name)
     except json.JSONDecodeError as exc:
         where = f"{line}:{exc.colno}" if line else f"{exc.lineno}:{exc.colno}"
         raise CaseError(f"{name}:{where}: not valid JSON: {exc.msg}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        what = exc.problem or exc.context or "not valid YAML"
-        raise CaseError(f"{name}{where}: not valid YAML: {what}") from None
-    except yaml.YAMLError as exc:
-        raise CaseError(f"{name}: not valid YAML: {str(exc).splitlines()[0]}") from None
     except RecursionError:
         raise CaseError(f"{name}:{_at_line(_too_deep_at(text), line)}: too deeply nested (limit {MAX_NESTING} "
                         "levels of lists and mappings)") from None

@@ -48,7 +48,7 @@ def seed_cases() -> list[dict[str, Any]]:
     """The example cases as plain JSON-like data (dates as text)."""
     out = []
     for p in sorted((ROOT / "examples").rglob("*.yaml")):
-        data = yaml.load(p.read_text("utf-8"), Loader=cases._Loader)
+        data = yaml.load(p.read_text("utf-8"), Loader=cases._yaml_loader())
         if isinstance(data, dict) and "case_id" in data:
             out.append(data)
     return out
