@@ -28,8 +28,19 @@ def ur_outcome(review: Review) -> str | None:
 def _item(review: Review) -> str:
     """The item as the provider wrote it: case text, so shown inert (one line, no escapes)."""
     r = review.request
-    return inert(str(r.get("item") or f"{r.get('treatment', 'treatment').replace('_', ' ')}"
-                     + (f", {r['visits']} visits" if r.get("visits") else "")))
+    key = (r.get("item"), r.get("treatment"), r.get("visits"))
+    found = _ITEMS.get(key)
+    if found is None:
+        if len(_ITEMS) > 10_000:  # a batch sees few distinct items; keep the memo small
+            _ITEMS.clear()
+        item, treatment, visits = key
+        found = _ITEMS[key] = inert(str(
+            item or f"{(treatment or 'treatment').replace('_', ' ')}"
+            + (f", {visits} visits" if visits else "")))
+    return found
+
+
+_ITEMS: dict[tuple[Any, Any, Any], str] = {}
 
 
 def _quantity_line(review: Review) -> str:
@@ -94,19 +105,34 @@ def to_json(review: Review, path: bool = True) -> dict[str, Any]:
         "guideline_decision": d.decision,
         "guideline_certified": d.certified,
         "note": review.note,
-        "guideline": None if g is None or g.ir is None else {
-            "id": g.ir.id, "title": g.ir.title, "version": g.ir.version,
-            "citation": g.ir.citation, "file": g.path,
-        },
+        "guideline": _guideline(g),
         "as_of": review.as_of.isoformat(),
         "layers": list(review.layers),
         "choice": review.choice,
-        "reasons": [r.to_json() for r in d.reasons],
+        "reasons": [{"rule": r.rule, "kind": r.kind, "text": r.text, "citation": r.citation}
+                    for r in d.reasons],
         "rationale": rationale(review, item),
     }
     if path:
         record["path"] = [s.to_json() for s in d.path]
     return record
+
+
+def _guideline(g: Any) -> dict[str, Any] | None:
+    """A record's `guideline`: one object a guideline, shared by its records (read-only)."""
+    if g is None or g.ir is None:
+        return None
+    found = _GUIDELINES.get(id(g))
+    if found is None or found[0] is not g:
+        if len(_GUIDELINES) > 1_000:  # libraries loaded one after another in one process
+            _GUIDELINES.clear()
+        found = _GUIDELINES[id(g)] = (g, {"id": g.ir.id, "title": g.ir.title,
+                                          "version": g.ir.version,
+                                          "citation": g.ir.citation, "file": g.path})
+    return found[1]
+
+
+_GUIDELINES: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 # Unicode line breaks that JSON leaves unescaped but line-splitting readers break records at.
