@@ -568,6 +568,8 @@ def _sql_review(case_paths: list[str], library: list[str], engine: "Engine",
                 duck.convert(cases, table, lib)
             runner = spark.SparkEngine(lib, master=spark_master, path=path)
             runner.load_parquet(table)
+        for w in runner.warnings if parquet else ():  # case files warned as they were read
+            typer.echo(f"warning: {w}", err=True)
         if output is not None:
             n = runner.write(output, fmt)
             typer.echo(f"{n} review record{'s' * (n != 1)} written to {output} "

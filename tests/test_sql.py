@@ -133,6 +133,9 @@ def test_spark_decides_10000_generated_cases_as_python_does(lib):
                 engine.load_parquet(bad)
             for words in WORDS_REFUSED:
                 assert words in str(refused.value), (words, str(refused.value))
+            _unnamed_term_table(lib, bad)
+            engine.load_parquet(bad)
+            assert engine.warnings == [f"{bad}: {UNNAMED_WARNING}"]
     finally:
         engine.stop()
     assert n > 15_000
@@ -283,6 +286,24 @@ def _badly_worded_table(lib: Library, path: Path) -> None:
     duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(str(path))
 
 
+def _unnamed_term_table(lib: Library, path: Path) -> None:
+    """A cases table whose history holds, in three rows, a term in snake_case that no
+    guideline names (`physio_therapy`): a warning, not a refusal."""
+    from guidec.compiler.evaluation.sql import table
+    cases, _ = _generated(lib, 40, seed=5)
+    lay = table.layout(lib.schema)
+    rows = [table.row(c, n, lay) for n, c in enumerate(cases)]
+    for r in [r for r in rows if r["history"]][:3]:
+        r["history"][0]["treatment"] = "physio_therapy"
+    lines = path.with_suffix(".jsonl")
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(str(path))
+
+
+UNNAMED_WARNING = ("field `history[].treatment` has unknown treatment \"physio_therapy\"; did "
+                   "you mean 'physical_therapy'?; no guideline names it")
+
+
 WORDS_REFUSED = [
     "case_no 2 (gen-", "field `diagnoses[0].code` has value \" m54.12\": expected a diagnosis "
     "code as guidec writes it",
@@ -316,6 +337,13 @@ def test_a_table_that_breaks_the_case_contract_is_refused_naming_rows_and_fields
     for words in WORDS_REFUSED:
         assert words in r.stderr, (words, r.stderr)
     assert not (tmp_path / "out.parquet").exists()
+    # A term in snake_case that no guideline names is a warning, as in the Python engine, and
+    # the table is reviewed: once a term and field, not once a row.
+    _unnamed_term_table(lib, tmp_path / "odd.parquet")
+    r = guidec("review", str(tmp_path / "odd.parquet"), "-o", str(tmp_path / "odd-out.parquet"))
+    assert r.returncode == 0, r.stderr
+    warned = [x for x in r.stderr.splitlines() if x.startswith("warning:")]
+    assert warned == [f"warning: {tmp_path / 'odd.parquet'}: {UNNAMED_WARNING}"], r.stderr
     # Every value tested in SQL by the pattern (as where a field holds over a thousand wrong
     # values) names the same rows and fields.
     from guidec.compiler.evaluation.sql import table

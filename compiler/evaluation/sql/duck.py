@@ -24,7 +24,7 @@ from ...model.cases import Case, CaseError
 from ..library import Library
 from . import table
 from .generate import (LibrarySql, cached, contract_checks, contract_found, contract_message,
-                       contract_problems, contract_profile)
+                       contract_problems, contract_profile, unknown_terms)
 
 # DuckDB's memory when none is given: at most this, and at most half the machine's. Beyond it
 # the query's sort spills to a temporary folder (removed afterwards), so a table of any size is
@@ -62,6 +62,7 @@ class DuckEngine:
         self.lay = table.layout(library.schema)
         self._sql: str | None = None  # made for the cases loaded (see `sql`)
         self._treatments: list[str] | None = None  # requested in the cases loaded, if known
+        self.warnings: list[str] = []  # of the table loaded: terms no guideline names
         self.con = duckdb.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -137,6 +138,7 @@ class DuckEngine:
             raise CaseError(contract_message(str(path), found))
         self._sql = None
         self._treatments = distinct.get("requests.treatment")
+        self.warnings = unknown_terms(self.library.schema, distinct, str(path))
         (count,) = self.con.execute("SELECT count(*) FROM cases").fetchone()
         return int(count)
 

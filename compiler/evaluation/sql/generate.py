@@ -31,7 +31,7 @@ from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Seque
 import sqlglot
 from sqlglot import exp
 
-from ....dsl.diagnostics import inert
+from ....dsl.diagnostics import did_you_mean, inert
 from ...model import facts, ir
 from ...model.graph import walk
 from ...pipeline import Compiled
@@ -1444,6 +1444,29 @@ def contract_profile(checks: Sequence[Check], dialect: str, cases: str = "cases"
     for p in parts[1:]:
         q = q.join(p, join_type="CROSS")
     return q.sql(dialect=dialect, identify=True)
+
+
+def unknown_terms(schema: Any, distinct: Mapping[str, Sequence[str]], path: str) -> list[str]:
+    """Warnings for the terms of a table that no guideline names (from the profile's
+    distinct values, `contract_found`), one a term and field, as the Python engine warns of
+    each case that holds one: such a term matches no rule, and the rows are still reviewed."""
+    out = []
+    for key, values in distinct.items():
+        column, name = key.split(".", 1)
+        record = _LISTS.get(column, column)
+        types = schema.records.get(record) or schema.collections.get(record) or {}
+        t = types.get(name)
+        if t is None or t.kind not in {"term", "terms"} or not t.category:
+            continue
+        known = schema.vocab.get(t.category, frozenset())
+        where = f"{column}[].{name}" if column in _LISTS else key
+        for v in values:
+            if v not in known:
+                hint = did_you_mean(v, known)
+                out.append(f"{path}: field `{where}` has unknown {t.category} "
+                           f"{inert(json.dumps(v, ensure_ascii=True)[:80])}"
+                           + (f"; {hint}" if hint else "") + "; no guideline names it")
+    return out
 
 
 def _row_test(c: Check) -> exp.Expression:

@@ -17,7 +17,7 @@ from ..library import Library
 from . import table
 from .duck import RECORD_FIELDS, tidy
 from .generate import (LibrarySql, cached, contract_checks, contract_found, contract_message,
-                       contract_problems, contract_profile)
+                       contract_problems, contract_profile, unknown_terms)
 
 
 def java_problem() -> str | None:
@@ -43,6 +43,7 @@ class SparkEngine:
         self.library = library
         self.lay = table.layout(library.schema)
         self.steps: list[tuple[str, str]] = []  # made for the table loaded (load_parquet)
+        self.warnings: list[str] = []  # of the table loaded: terms no guideline names
         self.spark = (SparkSession.builder.master(master).appName(app_name)
                       .config("spark.ui.enabled", "false")
                       .config("spark.ui.showConsoleProgress", "false")
@@ -68,6 +69,7 @@ class SparkEngine:
             found = [tuple(row) for row in self.spark.sql(contract_problems(
                 self.lay, "spark", checks=broken, words=wrong)).collect()]
             raise CaseError(contract_message(str(path), found))
+        self.warnings = unknown_terms(self.library.schema, distinct, str(path))
         n: int = df.count()
         # The query for the treatments the table requests (as DuckDB's: a guideline that
         # cannot decide one of them is left out). Spark computes a CTE again for each reader
