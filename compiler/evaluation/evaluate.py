@@ -683,6 +683,7 @@ class Evaluator:
             for (n, r), over in zip(p.rules, p.overridden_by)
         ]
         self._whens: list[Fn] = [cr.when or _always for cr in self.rules]
+        self._qfield = g.quantity_field  # a property of the guideline: read once here
         # Parallel lists, so the per-case loop reads locals rather than attributes.
         self._nodes = [cr.node for cr in self.rules]
         self._runs = [cr.run for cr in self.rules]
@@ -769,7 +770,7 @@ class Evaluator:
         left by a check that the guideline applies (the library's), which then holds."""
         c = Ctx(case, request)
         g = self.guideline
-        requested = request.get(g.quantity_field)
+        requested = request.get(self._qfield)
         if applied is not None:
             c.defs = applied
         else:

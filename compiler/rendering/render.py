@@ -69,7 +69,7 @@ def rationale(review: Review, item: str | None = None) -> str:
     if g is None or g.ir is None:
         return (f"No guideline in the library addresses this request ({review.choice}); "
                 "no determination is made under the guidelines.")
-    cite = g.ir.citation
+    cite = _guideline(g)["citation"]  # type: ignore[index]  # g.ir is set: not None
     item = _item(review) if item is None else item
     note = f" {review.note}" if review.note else ""
     if review.decision == "certified":
