@@ -310,8 +310,8 @@ WORDS_REFUSED = [
     "case_no 4 (gen-", "field `requests[0].ur_decision` has value \"approved\": expected one "
     "of certified, modified, non_certified",
     "case_no 6 (gen-", "field `requests` has a repeated request id",
-    "case_no 8 (gen-", "field `findings.current_medications` has value",
-    "Gabapentin 300mg", "field `history[0].treatment` has value \"Physical_Therapy\": expected "
+    "case_no 8 (gen-", "field `findings.current_medications` has value \"Gabapentin 300mg\": "
+    "expected a term in snake_case", "field `history[0].treatment` has value \"Physical_Therapy\": expected "
     "a term in snake_case"]
 
 

@@ -1564,8 +1564,9 @@ def contract_problems(lay: Layout, dialect: str, cases: str = "cases",
             bad = T("NOT (_w RLIKE :p)", p=lit(_TERM))
         else:
             bad = T("_w <> UPPER(TRIM(_w))")
-        if c.many:
-            return some(f, of(bad, "_w"), dialect), text(f)
+        if c.many:  # shown: the first wrong entry of the list
+            return some(f, of(bad, "_w"), dialect), T("ELEMENT_AT(FILTER(:f, :l), 1)", f=f,
+                                                       l=of(bad, "_w"))
         return bad.transform(lambda n: f.copy() if isinstance(n, exp.Column)
                              and n.name == "_w" else n), text(f)
 
