@@ -356,7 +356,7 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
                 out[name] = value["max"] if isinstance(value, dict) else value
     for name in ("visits", "sessions", "days"):
         value = out.get(name)
-        if value is not None and isinstance(value, dict):
+        if isinstance(value, dict):
             out[name] = value["max"]
     if out.get("visits") is None:
         if out.get("per_week") is not None and out.get("weeks") is not None:
@@ -365,9 +365,9 @@ def _request(r: dict[str, Any], i: int, src: str, warns: list[str],
             out["visits"] = out["sessions"]
         elif out.get("days") is not None:
             out["visits"] = out["days"]
-    if "levels" in r and isinstance(r["levels"], list):
+    if isinstance(r.get("levels"), list):
         out["levels"] = len(r["levels"])
-    if "diagnoses" in r and isinstance(r["diagnoses"], list):
+    if isinstance(r.get("diagnoses"), list):
         out["diagnoses"] = [(d if isinstance(d, str) else d["code"]).strip().upper()
                             for d in r["diagnoses"]]
     if isinstance(out.get("ur_certified"), dict):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterator
 
 import msgspec
 
 from ...dsl.diagnostics import inert
 from ..evaluation.library import Review
+from ..pipeline import Compiled
 
 X12_ACTION = {"certified": "A1", "modified": "A6", "non_certified": "A3"}
 WORDS = {"certified": "CERTIFIED", "modified": "MODIFIED", "non_certified": "NON-CERTIFIED",
@@ -28,19 +30,13 @@ def ur_outcome(review: Review) -> str | None:
 def _item(review: Review) -> str:
     """The item as the provider wrote it: case text, so shown inert (one line, no escapes)."""
     r = review.request
-    key = (r.get("item"), r.get("treatment"), r.get("visits"))
-    found = _ITEMS.get(key)
-    if found is None:
-        if len(_ITEMS) > 10_000:  # a batch sees few distinct items; keep the memo small
-            _ITEMS.clear()
-        item, treatment, visits = key
-        found = _ITEMS[key] = inert(str(
-            item or f"{(treatment or 'treatment').replace('_', ' ')}"
-            + (f", {visits} visits" if visits else "")))
-    return found
+    return _item_words(r.get("item"), r.get("treatment"), r.get("visits"))
 
 
-_ITEMS: dict[tuple[Any, Any, Any], str] = {}
+@functools.lru_cache(maxsize=10_000)  # a batch sees few distinct items
+def _item_words(item: Any, treatment: Any, visits: Any) -> str:
+    return inert(str(item or f"{(treatment or 'treatment').replace('_', ' ')}"
+                     + (f", {visits} visits" if visits else "")))
 
 
 def _quantity_line(review: Review) -> str:
@@ -69,7 +65,7 @@ def rationale(review: Review, item: str | None = None) -> str:
     if g is None or g.ir is None:
         return (f"No guideline in the library addresses this request ({review.choice}); "
                 "no determination is made under the guidelines.")
-    cite = _guideline(g)["citation"]  # type: ignore[index]  # g.ir is set: not None
+    cite = _guideline(g)["citation"]
     item = _item(review) if item is None else item
     note = f" {review.note}" if review.note else ""
     if review.decision == "certified":
@@ -105,12 +101,11 @@ def to_json(review: Review, path: bool = True) -> dict[str, Any]:
         "guideline_decision": d.decision,
         "guideline_certified": d.certified,
         "note": review.note,
-        "guideline": _guideline(g),
+        "guideline": None if g is None or g.ir is None else _guideline(g),
         "as_of": review.as_of.isoformat(),
         "layers": list(review.layers),
         "choice": review.choice,
-        "reasons": [{"rule": r.rule, "kind": r.kind, "text": r.text, "citation": r.citation}
-                    for r in d.reasons],
+        "reasons": [r.to_json() for r in d.reasons],
         "rationale": rationale(review, item),
     }
     if path:
@@ -118,21 +113,14 @@ def to_json(review: Review, path: bool = True) -> dict[str, Any]:
     return record
 
 
-def _guideline(g: Any) -> dict[str, Any] | None:
-    """A record's `guideline`: one object a guideline, shared by its records (read-only)."""
-    if g is None or g.ir is None:
-        return None
-    found = _GUIDELINES.get(id(g))
-    if found is None or found[0] is not g:
-        if len(_GUIDELINES) > 1_000:  # libraries loaded one after another in one process
-            _GUIDELINES.clear()
-        found = _GUIDELINES[id(g)] = (g, {"id": g.ir.id, "title": g.ir.title,
-                                          "version": g.ir.version,
-                                          "citation": g.ir.citation, "file": g.path})
-    return found[1]
-
-
-_GUIDELINES: dict[int, tuple[Any, dict[str, Any]]] = {}
+@functools.lru_cache(maxsize=256)
+def _guideline(g: Compiled) -> dict[str, Any]:
+    """A record's `guideline`: the same for each of its records, so made once and shared
+    (read-only). `g` has a checked model."""
+    gi = g.ir
+    assert gi is not None
+    return {"id": gi.id, "title": gi.title, "version": gi.version, "citation": gi.citation,
+            "file": g.path}
 
 
 # Unicode line breaks that JSON leaves unescaped but line-splitting readers break records at.

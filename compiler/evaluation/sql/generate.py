@@ -1419,7 +1419,7 @@ def contract_profile(checks: Sequence[Check], dialect: str, cases: str = "cases"
     once, and each distinct term is checked once, by the case model's own pattern."""
     by_column: dict[str, list[exp.Expression]] = {}
     for c in _profile_order(checks):
-        column = c.column if c.column in _LISTS and c.name else ""
+        column = _profile_part(c)
         f = field_of(T("_e") if column else col(c.column), c.name) if c.name else None
         if f is None:  # the row's own fields
             agg = T("SUM(CASE WHEN :t THEN 1 ELSE 0 END)", t=_row_test(c))
@@ -1479,17 +1479,17 @@ def _row_test(c: Check) -> exp.Expression:
               "requests": "requests IS NULL OR SIZE(requests) = 0"}[c.column])
 
 
+def _profile_part(c: Check) -> str:
+    """Which part of `contract_profile` reads a check: a list's pass (its name), or the pass
+    over the rows ("")."""
+    return c.column if c.column in _LISTS and c.name else ""
+
+
 def _profile_order(checks: Sequence[Check]) -> list[Check]:
-    """The checks in the order of `contract_profile`'s columns."""
-    row = [c for c in checks if not (c.column in _LISTS and c.name)]
-    out = [c for c in row if not c.name] + [c for c in row if c.name]
-    seen = []
-    for c in checks:
-        if c.column in _LISTS and c.name and c.column not in seen:
-            seen.append(c.column)
-    for column in seen:
-        out += [c for c in checks if c.column == column and c.name]
-    return out
+    """The checks in the order of `contract_profile`'s columns: part by part, in the order
+    each part first comes."""
+    parts = list(dict.fromkeys(map(_profile_part, checks)))
+    return sorted(checks, key=lambda c: parts.index(_profile_part(c)))
 
 
 def contract_found(checks: Sequence[Check], row: Sequence[Any]
