@@ -83,3 +83,36 @@ def test_a_set_of_terms_may_name_its_terms_in_mappings():
         cases.from_dict(base | {"requests": [{"id": "1", "treatment": "topical_analgesic",
                                               "ingredients": [{"strength": "5%"}]}]}, "x.yaml")
     assert "requests[0].ingredients[0]" in str(err.value) and "missing `drug`" in str(err.value)
+
+
+def test_libyaml_reads_every_shipped_case_file_as_the_python_loader_does():
+    """YAML case files are read by libyaml (PyYAML's C parser) where PyYAML has it, with the
+    Python loader's resolving of scalars: the same data for every case file shipped."""
+    import yaml
+    root = IMR_CORPUS.parents[1]
+    files = sorted({*IMR_CORPUS.glob("*.yaml"), *(root / "examples").rglob("*.yaml"),
+                    *(root / "tests").rglob("*.yaml")})
+    assert len(files) > 250
+    fast, slow = cases._yaml_loader(fast=True), cases._yaml_loader()
+    if yaml.__with_libyaml__:
+        assert issubclass(fast, yaml.CSafeLoader)
+    read = 0
+    for f in files:
+        text = f.read_text("utf-8")
+        try:
+            want = yaml.load(text, Loader=slow)  # noqa: S506
+        except yaml.YAMLError:
+            continue  # a broken file of the tests: the Python loader words its message
+        assert yaml.load(text, Loader=fast) == want, f  # noqa: S506
+        assert cases._yaml(text, f.name) == want, f
+        read += 1
+    assert read > 250
+
+
+def test_a_file_libyaml_refuses_gets_the_python_loaders_located_message(tmp_path):
+    bad = tmp_path / "tab.yaml"
+    bad.write_text("case_id: x\nreview_date: 2016-01-01\nrequests:\n\t- {id: 1}\n")
+    with pytest.raises(cases.CaseError) as err:
+        cases.load(bad)
+    assert str(err.value).startswith(f"{bad}:4:1: not valid YAML: found character '\\t' "
+                                      "that cannot start any token")
