@@ -356,6 +356,30 @@ def test_a_table_that_breaks_the_case_contract_is_refused_naming_rows_and_fields
                      (rows[4][0], "history[0].treatment")], rows
 
 
+def test_a_dated_course_with_an_unnamed_term_is_warned_of_once_as_the_python_engine_does(
+        tmp_path):
+    # A course with visit dates gives the table's `visits` list one entry a visit, each with
+    # the course's treatment: the term no guideline names is warned of once, at the course.
+    case = tmp_path / "dated.yaml"
+    case.write_text("case_id: dated\nreview_date: 2016-05-01\nhistory:\n"
+                    "  - {treatment: physio_therapy, visits: 2,\n"
+                    "     visit_dates: [2016-03-01, 2016-03-08]}\n"
+                    "requests: [{id: 1, treatment: physical_therapy, visits: 6}]\n", "utf-8")
+    python = guidec("review", str(case), "--format", "jsonl")
+    assert python.returncode == 0, python.stderr
+    said = [x for x in python.stderr.splitlines() if x.startswith("warning:")]
+    assert len(said) == 1 and "field `history[0].treatment` has unknown treatment " \
+        "\"physio_therapy\"" in said[0], python.stderr
+    table = tmp_path / "dated.parquet"
+    assert guidec("cases", "convert", str(case), "-o", str(table)).returncode == 0
+    r = guidec("review", str(table), "-o", str(tmp_path / "dated-out.parquet"))
+    assert r.returncode == 0, r.stderr
+    warned = [x for x in r.stderr.splitlines() if x.startswith("warning:")]
+    assert warned == [f"warning: {table}: field `history[].treatment` has unknown treatment "
+                      "\"physio_therapy\"; did you mean 'physical_therapy'?; no guideline "
+                      "names it"], r.stderr
+
+
 def test_a_table_is_reviewed_in_bounded_memory_with_the_same_output(tmp_path, lib):
     # One query however large the table: DuckDB keeps to the engine's memory limit and its
     # sort back into input order spills to a temporary folder of the engine's own, removed

@@ -1460,8 +1460,11 @@ def unknown_terms(schema: Any, distinct: Mapping[str, Sequence[str]], path: str)
             continue
         known = schema.vocab.get(t.category, frozenset())
         where = f"{column}[].{name}" if column in _LISTS else key
+        # `visits` repeats each dated course's terms (from `history[].visit_dates`): a term
+        # warned of in `history` is not warned of again.
+        warned = frozenset(distinct.get(f"history.{name}", ())) if column == "visits" else ()
         for v in values:
-            if v not in known:
+            if v not in known and v not in warned:
                 hint = did_you_mean(v, known)
                 out.append(f"{path}: field `{where}` has unknown {t.category} "
                            f"{inert(json.dumps(v, ensure_ascii=True)[:80])}"
