@@ -535,3 +535,35 @@ def test_records_come_in_the_order_of_the_files_rows_whatever_its_case_numbers(t
            for r in _parquet_records(tmp_path / "every-reviews.parquet")]
     n, bad, report = differential.differences(python, sql, by_id)
     assert bad == 0 and n > 3_000, report
+
+
+def test_spark_leaves_out_of_its_profile_what_a_local_tables_statistics_show(tmp_path, lib):
+    # Spark's contract check reads the statistics of a table on this machine's disk, a file
+    # or a folder of part files, as DuckDB's does; a table elsewhere is profiled in full.
+    from guidec.compiler.evaluation.sql import spark, table
+    cases, _ = _generated(lib, 60, seed=11)
+    lay = table.layout(lib.schema)
+    rows = [table.row(c, n, lay) for n, c in enumerate(cases)]
+    for r in rows[:30]:  # every age given in the first part; one missing in the second
+        r["patient"] = {**(r["patient"] or {"sex": None}), "age": 40}
+    rows[45]["patient"] = {**(rows[45]["patient"] or {"sex": None}), "age": None}
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, chunk in enumerate((rows[:30], rows[30:])):
+        lines = tmp_path / f"part-{i}.jsonl"
+        lines.write_text("".join(json.dumps(r) + "\n" for r in chunk), "utf-8")
+        duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(
+            str(parts / f"part-{i}.snappy.parquet"))
+    one = parts / "part-0.snappy.parquet"
+    kept = spark._statistics(one)
+    assert kept is not None and {"missing"} <= kept["case_id"]
+    assert generate.contract_checks(lay, kept) == generate.contract_checks(
+        lay, duck.kept_by_statistics(duckdb.connect(), f"'{one}'"))
+    assert len(generate.contract_checks(lay, kept)) < len(generate.contract_checks(lay))
+    # A folder: a field is left out only where every part's statistics allow it. The second
+    # part has a case with no patient age where the first has none missing.
+    both = spark._statistics(parts)
+    assert both is not None
+    assert "missing" in kept["patient.age"] and "missing" not in both["patient.age"]
+    assert spark._statistics("s3a://bucket/cases.parquet") is None
+    assert spark._statistics(tmp_path / "absent.parquet") is None

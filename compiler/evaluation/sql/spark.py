@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from ...model.cases import CaseError
 from ..library import Library
 from . import table
-from .duck import RECORD_FIELDS, tidy
+from .duck import RECORD_FIELDS, kept_by_statistics, tidy
 from .generate import (LibrarySql, cached, contract_checks, contract_found, contract_message,
                        contract_problems, contract_profile, unknown_terms)
 
@@ -26,6 +26,25 @@ def java_problem() -> str | None:
         return None
     return ("Spark needs a Java runtime and none was found: install one with "
             "`sudo apt-get install default-jre-headless` (or set JAVA_HOME)")
+
+
+def _statistics(path: str | Path) -> dict[str, set[str]] | None:
+    """What a local Parquet table (a file, or a folder of part files) keeps of the contract by
+    its row groups' statistics (`duck.kept_by_statistics`); None for a table elsewhere (a
+    cluster's storage) or statistics that cannot be read: every field is then profiled."""
+    p = Path(path)
+    if "://" in str(path) or not p.exists():
+        return None
+    files = sorted(str(f) for f in p.rglob("*.parquet")) if p.is_dir() else [str(p)]
+    if not files:
+        return None
+    try:
+        import duckdb
+        from sqlglot import exp
+        source = exp.Array(expressions=[exp.Literal.string(f) for f in files]).sql("duckdb")
+        return kept_by_statistics(duckdb.connect(), source)
+    except Exception:  # noqa: BLE001 - statistics only save work: without them all is tested
+        return None
 
 
 class SparkEngine:
@@ -60,9 +79,10 @@ class SparkEngine:
     def load_parquet(self, path: str | Path) -> int:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
-        # The contract first (as DuckDB's engine, without the file's statistics): one pass
-        # finds what is broken, and only then are the rows that break it looked for.
-        checks = contract_checks(self.lay)
+        # The contract first (as DuckDB's engine): one pass finds what is broken, and only
+        # then are the rows that break it looked for. A table on this machine's disk has its
+        # writer's statistics read first (by DuckDB), which leave fields out of that pass.
+        checks = contract_checks(self.lay, _statistics(path))
         broken, wrong, distinct = contract_found(
             checks, tuple(self.spark.sql(contract_profile(checks, "spark")).collect()[0]))
         if broken:
