@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..dsl.diagnostics import Diagnostic, render
-from .model import graph, ir
+from .model import facts, graph, ir
 from . import diskcache
 from .evaluation.evaluate import Evaluator
+
+# The declared facts every guideline of a library sees are kept once in the cache, not once a
+# guideline: a library read from the cache holds one schema, not one for each guideline.
+diskcache.share(facts.Schema)
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import PM, ROOT, guidec
+from conftest import PM, ROOT, SEED, guidec
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -245,3 +245,43 @@ def test_check_reads_back_the_solvers_findings_when_only_words_tests_or_layout_c
     changed = findings()
     assert len(list(analysed.glob("*.pickle"))) == 2
     assert "W401" not in {d["code"] for d in changed}
+
+
+_SCHEMAS = """
+import sys
+from guidec.compiler.evaluation.library import Library
+lib = Library.load([sys.argv[1]])
+print(len({id(c.ir.schema) for c in lib.guidelines if c.ir}), len(lib.guidelines))
+"""
+
+
+def test_a_librarys_declared_facts_are_kept_once_in_the_cache_and_never_read_stale(tmp_path):
+    """Every guideline sees the library's declared facts: the cache keeps them once, not in
+    each compiled guideline, and a library read back holds one schema. A missing or damaged
+    copy is made again; the reviews never change."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+
+    def review(**extra: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "guidec", "review", str(SEED), "--library",
+                            "guidelines", "--format", "json"], capture_output=True, text=True,
+                           cwd=ROOT, env={**env, **extra})
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    want = review(GUIDEC_NO_CACHE="1")
+    assert review() == want  # compiled, and kept
+    compiled = list((cache / "guidec" / "compiled").glob("*.pickle"))
+    [shared] = list((cache / "guidec" / "shared").glob("*.pickle"))
+    assert len(compiled) > 30
+    read = subprocess.run([sys.executable, "-c", _SCHEMAS, "guidelines"], capture_output=True,
+                          text=True, cwd=ROOT, env=env)
+    schemas, guidelines = map(int, read.stdout.split())
+    assert (schemas, guidelines > 30) == (1, True), read.stdout + read.stderr
+    assert review() == want  # read back
+    shared.write_bytes(b"not a pickle")
+    assert review() == want  # made again
+    assert shared.read_bytes() != b"not a pickle"
+    shared.unlink()
+    assert review() == want
+    assert shared.exists()

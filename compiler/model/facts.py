@@ -14,7 +14,10 @@ disagree are an error naming both.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import pickle
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -27,6 +30,10 @@ from ...dsl.files import (DECLARATIONS_FILE as DECLARATIONS_FILE,
 
 if TYPE_CHECKING:
     from ...dsl import ast
+
+
+# Each schema's digest, computed once (a schema is not changed once built).
+_DIGESTS: "weakref.WeakKeyDictionary[Schema, bytes]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,19 @@ class Schema:
     descriptions: dict[str, str] = field(default_factory=dict)
     origins: dict[str, Span] = field(default_factory=dict)
     vocab_titles: dict[str, str] = field(default_factory=dict)
+
+    def digest(self) -> bytes:
+        """A digest of what the schema holds, the same in every process for the same
+        declarations (sets in sorted order): the cache keeps one copy of a schema that many
+        guidelines see, under it (`diskcache.share`)."""
+        found = _DIGESTS.get(self)
+        if found is None:
+            content = (self.top, self.records, self.collections,
+                       {k: sorted(v) for k, v in self.vocab.items()}, self.terms,
+                       self.descriptions, self.origins, self.vocab_titles)
+            found = _DIGESTS[self] = hashlib.sha256(
+                pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)).digest()
+        return found
 
     def all_terms(self) -> frozenset[str]:
         return frozenset().union(*self.vocab.values()) if self.vocab else frozenset()
