@@ -25,6 +25,12 @@ class Span:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
 
+    def __reduce__(self) -> tuple[type, tuple[str, int, int, int, int, int, int]]:
+        # Pickled as its constructor's arguments: read back without dataclasses' generic
+        # `__setstate__`, which looks up the fields again for each of a library's spans.
+        return (Span, (self.file, self.line, self.column, self.end_line, self.end_column,
+                       self.start, self.end))
+
     def to_json(self) -> dict[str, object]:
         return {
             "file": self.file,
