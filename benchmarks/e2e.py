@@ -17,15 +17,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import gen  # noqa: E402
+import runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDEC = [sys.executable, "-m", "guidec"]
@@ -40,14 +39,8 @@ def _cores() -> int:
 
 def _timed(cmd: list[str], out: Path) -> tuple[float, float]:
     """Wall-clock seconds, and the processor seconds (user and system) of the command and
-    every process it waited for (its workers), from wait4's rusage."""
-    start = time.perf_counter()
-    with out.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    took = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}")
+    every process it waited for (its workers)."""
+    took, usage = runs.timed(cmd, out)
     return took, usage.ru_utime + usage.ru_stime
 
 

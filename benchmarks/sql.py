@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import gen  # noqa: E402
+import runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDEC = [sys.executable, "-m", "guidec"]
@@ -36,15 +35,8 @@ BASE = 100_000
 
 
 def _timed(cmd: list[str], stdout: Path | None = None) -> tuple[float, float]:
-    """Seconds and peak memory (MB) of a command run in a child, read from wait4's rusage."""
-    start = time.perf_counter()
-    with (stdout.open("wb") if stdout else open(os.devnull, "wb")) as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.PIPE, cwd=ROOT)
-        err = proc.stderr.read() if proc.stderr else b""
-        _, status, usage = os.wait4(proc.pid, 0)
-    took = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{err.decode(errors='replace')}")
+    """Seconds and peak memory (MB) of a command run in a child."""
+    took, usage = runs.timed(cmd, stdout)
     return took, usage.ru_maxrss / 1024
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -23,8 +23,10 @@ from . import facts
 _WHOLE = Annotated[int, Meta(ge=0)]
 # A day on the calendar, written YYYY-MM-DD (so 2016-02-30 and 20160228 are refused).
 _DATE = Annotated[dt.date, Meta(extra_json_schema={"pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"})]
-_TERM = Annotated[str, Meta(pattern="^[a-z][a-z0-9_]*$")]
+TERM_PATTERN = "^[a-z][a-z0-9_]*$"  # a vocabulary term (the SQL engines test it too)
+_TERM = Annotated[str, Meta(pattern=TERM_PATTERN)]
 _DECISION = Literal["certified", "modified", "non_certified"]
+DECISIONS: tuple[str, ...] = get_args(_DECISION)  # UR's decisions, as a case gives them
 
 
 class Range(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=False):

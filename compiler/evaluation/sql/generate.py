@@ -33,6 +33,7 @@ from sqlglot import exp
 
 from ....dsl.diagnostics import did_you_mean, inert
 from ...model import facts, ir
+from ...model.casemodel import DECISIONS, TERM_PATTERN
 from ...model.graph import walk
 from ...pipeline import Compiled
 from ..evaluate import sentences
@@ -1356,11 +1357,9 @@ _BROKEN = {
     "term": "expected a term in snake_case (lowercase letters, digits and _)",
     "code": "expected a diagnosis code as guidec writes it: capitals, no spaces around it "
             "(M54.12)",
-    "decision": "expected one of certified, modified, non_certified",
+    "decision": f"expected one of {', '.join(DECISIONS)}",
     "repeated": "has a repeated request id",
 }
-_TERM = "^[a-z][a-z0-9_]*$"  # the case model's pattern for a term
-_DECISIONS = ("certified", "modified", "non_certified")
 # Beyond this many wrong values in a field, its rows are tested by the pattern instead.
 _MOST_WORDS = 1000
 # The lists of the cases table, with the record each entry is.
@@ -1501,7 +1500,7 @@ def contract_found(checks: Sequence[Check], row: Sequence[Any]
     codes, its distinct values that are wrong (looked for as they are); and all its distinct
     values (`requests.treatment`: the treatments requested)."""
     import re
-    term = re.compile(_TERM)
+    term = re.compile(TERM_PATTERN)
     broken: list[Check] = []
     wrong: dict[str, list[str]] = {}
     distinct: dict[str, list[str]] = {}
@@ -1519,7 +1518,7 @@ def contract_found(checks: Sequence[Check], row: Sequence[Any]
             bad = [v for v in values if
                    (c.why == "term" and not term.search(v)) or
                    (c.why == "code" and v != v.strip().upper()) or
-                   (c.why == "decision" and v not in _DECISIONS)]
+                   (c.why == "decision" and v not in DECISIONS)]
             if bad:
                 broken.append(c)
                 wrong[c.key] = bad
@@ -1561,10 +1560,9 @@ def contract_problems(lay: Layout, dialect: str, cases: str = "cases",
         if wrong and len(wrong) <= _MOST_WORDS:
             bad = exp.In(this=col("_w"), expressions=[lit(v) for v in wrong])
         elif c.why == "decision":
-            bad = T("_w NOT IN (:a, :b, :c)", a=lit(_DECISIONS[0]), b=lit(_DECISIONS[1]),
-                    c=lit(_DECISIONS[2]))
+            bad = exp.Not(this=exp.In(this=col("_w"), expressions=[lit(v) for v in DECISIONS]))
         elif c.why == "term":
-            bad = T("NOT (_w RLIKE :p)", p=lit(_TERM))
+            bad = T("NOT (_w RLIKE :p)", p=lit(TERM_PATTERN))
         else:
             bad = T("_w <> UPPER(TRIM(_w))")
         if c.many:  # shown: the first wrong entry of the list
