@@ -889,7 +889,7 @@ def compile_(
     from .compiler.evaluation.sql import generate
     lib = _load_library(paths)
     try:
-        text = generate.compile_library(lib, dialect.value, table) + ";\n"
+        text = "".join(s + ";\n" for s in generate.compile_library(lib, dialect.value, table))
     except generate.SqlError as exc:
         raise _fail(str(exc))
     if output is None:

@@ -91,7 +91,7 @@ def test_every_guideline_file_compiles_and_its_embedded_tests_agree():
         cases = [testing._case_for(t, c.path, one.schema) for t in c.ir.tests]
         tests += len(cases)
         for dialect in generate.DIALECTS:  # the text renders and parses back in each dialect
-            sqlglot.parse_one(generate.compile_library(one, dialect), read=dialect)
+            sqlglot.parse_one(generate.compile_library(one, dialect)[-1], read=dialect)
         engine = duck.DuckEngine(one, path=True)
         engine.load_cases(cases)
         compared += _check_same(one, cases, engine)
@@ -176,9 +176,21 @@ def test_author_text_enters_sql_only_as_quoted_literals(tmp_path):
     assert c.ok, c.render_diagnostics()
     one = Library([c])
     for dialect in generate.DIALECTS:
-        text = generate.compile_library(one, dialect)
+        *declared, text = generate.compile_library(one, dialect)
         tree = sqlglot.parse_one(text, read=dialect)  # one statement, whatever the text says
         assert isinstance(tree, sqlglot.exp.Select)
+        assert len(declared) == (dialect == "duckdb")
+    # DuckDB's type of the library's words holds the author's titles and citations as they
+    # are written, each one value: declared, nothing else is made or dropped.
+    import duckdb
+    con = duckdb.connect()
+    con.execute(generate.compile_library(one, "duckdb")[0])
+    (name,) = con.execute("SELECT type_name FROM duckdb_types() WHERE type_name LIKE "
+                          "'guidec_words_%'").fetchone()
+    words = con.execute(f"SELECT enum_range(NULL::{name})").fetchone()[0]
+    assert "Quotes ' and \"double\"; DROP TABLE cases; --" in words
+    assert "v'1 \\ back" in words and "A1" in words and "cap" in words
+    assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0] == 0
     from guidec.compiler.analysis import testing
     cases = [testing._case_for(t, c.path, one.schema) for t in c.ir.tests]
     engine = duck.DuckEngine(one)
@@ -567,3 +579,31 @@ def test_spark_leaves_out_of_its_profile_what_a_local_tables_statistics_show(tmp
     assert "missing" in kept["patient.age"] and "missing" not in both["patient.age"]
     assert spark._statistics("s3a://bucket/cases.parquet") is None
     assert spark._statistics(tmp_path / "absent.parquet") is None
+
+
+def test_duckdb_records_carry_the_librarys_words_as_one_enum_and_write_them_as_text(
+        tmp_path, lib):
+    """The words every record repeats (decisions, outcomes, the guideline, rule names and
+    citations, layers) are one ENUM type on DuckDB: none of them falls back to text in the
+    query (which would be correct, and slower). The Parquet written holds plain text."""
+    cases, _ = _generated(lib, 300, seed=11)
+    engine = duck.DuckEngine(lib)
+    engine.load_cases(cases)
+    types = dict((name, t) for name, t, *_ in engine.con.execute(
+        f"DESCRIBE {engine.prepare()}").fetchall())
+    word = types["decision"]
+    assert word.startswith("ENUM(") and "'non_certified'" in word and "'A3'" in word
+    for name in ("guideline_decision", "outcome", "x12_action", "unit"):
+        assert types[name] == word, name
+    assert types["layers"] == f"{word}[]"
+    assert types["guideline"] == f"STRUCT(id {word}, title {word}, \"version\" {word}, " \
+                                 f"citation {word}, file {word})"
+    assert types["reasons"] == f"STRUCT(\"rule\" {word}, kind {word}, \"text\" VARCHAR, " \
+                               f"citation {word})[]"
+    out = tmp_path / "reviews.parquet"
+    assert engine.write(out, "parquet") > 300
+    written = dict(engine.con.execute(
+        "SELECT name, converted_type FROM parquet_schema(?)", [str(out)]).fetchall())
+    assert written["decision"] == written["x12_action"] == written["rule"] == "UTF8"
+    assert engine.con.execute("SELECT count(*) FROM read_parquet(?) WHERE decision = "
+                              "'non_certified'", [str(out)]).fetchone()[0] > 0

@@ -89,9 +89,12 @@ class DuckEngine:
                 treatments = sorted(t for (t,) in self.con.execute(
                     "SELECT DISTINCT r.treatment FROM (SELECT UNNEST(requests) AS r FROM cases)"
                     " WHERE r.treatment IS NOT NULL").fetchall())
-            self._sql = cached(self.library, ("query", "duckdb", str(self.path), *treatments),
-                               lambda: LibrarySql(self.library, "duckdb", path=self.path,
-                                                  treatments=treatments).render("cases"))
+            *declare, self._sql = cached(
+                self.library, ("script", "duckdb", str(self.path), *treatments),
+                lambda: LibrarySql(self.library, "duckdb", path=self.path,
+                                   treatments=treatments).script("cases"))
+            for statement in declare:  # the type of the library's words
+                self.con.execute(statement)
         return self._sql
 
     # ---- inputs

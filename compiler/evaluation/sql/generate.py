@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -485,6 +486,66 @@ _NULL_ONLY_FROM_ARGS = {"and", "or", "not", "in", "not in", "==", "!=", "<", "<=
 _DETERMINATION = ["decision", "certified", "requested", "reasons"]
 REASON_TYPE = "ARRAY<STRUCT<`rule`: STRING, `kind`: STRING, `text`: STRING, `citation`: STRING>>"
 PATH_TYPE = "ARRAY<STRUCT<`node`: STRING, `outcome`: STRING, `values`: STRING>>"
+# The words a record is made of whatever the case: what a rule, a guideline and the review
+# decide, and the codes the records carry.
+_FIXED_WORDS = ("pass", "fail", "partial", "not_applicable", *DECISIONS, "upheld",
+                "overturned", "A1", "A3", "A6", "visits")
+
+
+class Words:
+    """The library's own words, which every record repeats: outcomes and decisions, the
+    guidelines' ids, titles, versions, citations and files, the rules' names and citations.
+    On DuckDB they are one ENUM type, declared before the query (`declare`): a column of
+    them is a column of small integers, compared as integers and written to Parquet as a
+    dictionary the engine already has, where text would be hashed value by value. The
+    records read back as the same text. Elsewhere (Spark) they are plain text."""
+
+    def __init__(self, dialect: str, guidelines: Iterable[Compiled] = ()) -> None:
+        values = set(_FIXED_WORDS)
+        for c in guidelines:
+            g = c.ir
+            if g is None:
+                continue
+            values.update(v for v in (g.id, g.title, g.version, g.citation, c.path, g.unit)
+                          if isinstance(v, str))
+            for r in g.rules:
+                values.update(v for v in (r.name, r.citation) if isinstance(v, str))
+        # Sorted: DuckDB orders an ENUM's values as declared, so they order as the text does.
+        self.values = tuple(sorted(values)) if dialect == "duckdb" else ()
+        digest = hashlib.sha256("\0".join(self.values).encode()).hexdigest()[:16]
+        self.name = f"guidec_words_{digest}" if self.values else ""
+
+    def type(self) -> exp.DataType:
+        if not self.name:
+            return exp.DataType.build("STRING")
+        return exp.DataType.build(self.name, dialect="duckdb", udt=True)
+
+    def lit(self, v: str | None) -> exp.Expression:
+        """One of the words as a value of the type (NULL: a typed NULL)."""
+        if v is None:
+            return exp.Cast(this=exp.Null(), to=self.type())
+        if v not in self.values:
+            return exp.Literal.string(v)  # text, as on Spark: the same records, slower
+        return exp.Cast(this=exp.Literal.string(v), to=self.type())
+
+    def reasons_type(self) -> exp.DataType:
+        if not self.name:
+            return exp.DataType.build(REASON_TYPE, dialect="spark")
+        w = self.name
+        return exp.DataType.build(f'STRUCT("rule" {w}, "kind" {w}, "text" VARCHAR, '
+                                  f'"citation" {w})[]', dialect="duckdb", udt=True)
+
+    def layers_type(self) -> exp.DataType:
+        if not self.name:
+            return exp.DataType.build("ARRAY<STRING>", dialect="spark")
+        return exp.DataType.build(f"{self.name}[]", dialect="duckdb", udt=True)
+
+    def declare(self) -> list[str]:
+        """The statements to run before the query (none on Spark)."""
+        if not self.name:
+            return []
+        values = ", ".join(exp.Literal.string(v).sql("duckdb") for v in self.values)
+        return [f"CREATE TEMP TYPE IF NOT EXISTS {self.name} AS ENUM ({values})"]
 
 
 @dataclass
@@ -504,9 +565,10 @@ class GuidelineSql:
     adding columns (a rule's guard, its values, its outcome, then the decision)."""
 
     def __init__(self, g: ir.Guideline, dialect: str, lay: Layout, prefix: str = "g",
-                 path: bool = False) -> None:
+                 path: bool = False, words: Words | None = None) -> None:
         self.g = g
         self.dialect = dialect
+        self.w = words or Words("spark")  # no declared type: plain text
         self.lay = lay
         self.p = prefix
         self.path = path  # also each step taken through the graph (`--path`)
@@ -664,7 +726,7 @@ class GuidelineSql:
             if overriders:
                 hidden = or_(*[is_true(col(o.c("guard"))) for o in overriders])
                 active = and_(active, T("NOT (:h)", h=hidden))
-            fail, partial, ok = (exp.Literal.string(x) for x in ("fail", "partial", "pass"))
+            fail, partial, ok = (self.w.lit(x) for x in ("fail", "partial", "pass"))
             if r.kind == "require":
                 outcome = case((is_true(col(rc.c("must"))), ok), default=fail)
                 allowed: exp.Expression = exp.Null()
@@ -699,9 +761,9 @@ class GuidelineSql:
 
     def _stage7(self) -> list[tuple[str, exp.Expression]]:
         failed, allowance = col(self.n("failed")), col(self.n("allowance"))
-        decision = case((failed, exp.Literal.string("non_certified")),
-                        (T(":a IS NOT NULL", a=allowance), exp.Literal.string("modified")),
-                        default=exp.Literal.string("certified"))
+        decision = case((failed, self.w.lit("non_certified")),
+                        (T(":a IS NOT NULL", a=allowance), self.w.lit("modified")),
+                        default=self.w.lit("certified"))
         certified = case((failed, exp.Cast(this=lit(0), to=exp.DataType.build(self.qtype))),
                          (T(":a IS NOT NULL", a=allowance), allowance),
                          default=col(self.n("requested")))
@@ -732,14 +794,13 @@ class GuidelineSql:
         """The reasons as a list, in the rules' order. Most letters keep one or two: the first
         and the last kept are picked out as single values; only a longer list is built from
         one entry per rule, filtered (the costlier way in the engines)."""
-        none = exp.Cast(this=exp.Array(expressions=[]),
-                        to=exp.DataType.build(REASON_TYPE, dialect="spark"))
+        none = exp.Cast(this=exp.Array(expressions=[]), to=self.w.reasons_type())
         if not self.rules:
             return [(self.n("reasons"), none)]
         entries = [(col(rc.c("keep")),
                     T("STRUCT(:r AS rule, :o AS kind, :t AS text, :c AS citation)",
-                      r=lit(rc.rule.name), o=col(rc.c("out")), t=col(rc.c("text")),
-                      c=lit(rc.rule.citation)))
+                      r=self.w.lit(rc.rule.name), o=col(rc.c("out")), t=col(rc.c("text")),
+                      c=self.w.lit(rc.rule.citation)))
                    for rc in self.rules]
         first = case(*[(k, e.copy()) for k, e in entries])
         last = case(*[(k, e.copy()) for k, e in reversed(entries)])
@@ -1022,8 +1083,10 @@ class LibrarySql:
         self.deciders = _order(c for c in gs if not c.ir.layer)  # type: ignore[union-attr]
         self.layers = [c for c in gs if c.ir.layer]  # type: ignore[union-attr]
         self.path = path  # records carry each step taken through the graph
+        self.words = Words(dialect, [*self.deciders, *self.layers])
         # The deciding guidelines' SQL (a layer's is made where it is applied, `beside`).
-        self.sql = {id(c): GuidelineSql(c.ir, dialect, self.lay, path=path)  # type: ignore[arg-type]
+        self.sql = {id(c): GuidelineSql(c.ir, dialect, self.lay, path=path,  # type: ignore[arg-type]
+                                        words=self.words)
                     for c in self.deciders}
 
     # ---- the rows
@@ -1039,9 +1102,9 @@ class LibrarySql:
         return exp.select(*[col(k) for k in ROW_COLUMNS]).from_(_subq(inner, "x"), copy=False)
 
     def choose(self, rows: exp.Expression, which: list[Compiled]) -> exp.Select:
-        whens = [(self.sql[id(c)].applies(), lit(c.ir.id)) for c in which]  # type: ignore[union-attr]
-        gid = case(*whens, default=exp.Cast(this=exp.Null(), to=exp.DataType.build("STRING"))) \
-            if whens else exp.Cast(this=exp.Null(), to=exp.DataType.build("STRING"))
+        w = self.words
+        whens = [(self.sql[id(c)].applies(), w.lit(c.ir.id)) for c in which]  # type: ignore[union-attr]
+        gid = case(*whens, default=w.lit(None)) if whens else w.lit(None)
         return exp.select(exp.Star(), exp.alias_(gid, "gid", quoted=True)).from_(
             _subq(rows, "r"), copy=False)
 
@@ -1055,12 +1118,11 @@ class LibrarySql:
         dbl = exp.DataType.build("DOUBLE")
         out: exp.Expression = exp.select(
             *[col(k) for k in keep],
-            exp.alias_(exp.Literal.string("not_applicable"), "g_decision", quoted=True),
+            exp.alias_(self.words.lit("not_applicable"), "g_decision", quoted=True),
             exp.alias_(exp.Cast(this=exp.Null(), to=dbl.copy()), "g_certified", quoted=True),
             exp.alias_(exp.Cast(this=field_of(col("request"), "visits"), to=dbl.copy()),
                        "g_requested", quoted=True),
-            exp.alias_(exp.Cast(this=exp.Array(expressions=[]),
-                                to=exp.DataType.build(REASON_TYPE, dialect="spark")),
+            exp.alias_(exp.Cast(this=exp.Array(expressions=[]), to=self.words.reasons_type()),
                        "g_reasons", quoted=True),
             *([exp.alias_(exp.Cast(this=exp.Array(expressions=[]),
                                    to=exp.DataType.build(PATH_TYPE, dialect="spark")),
@@ -1095,7 +1157,7 @@ class LibrarySql:
         keep = [*ROW_COLUMNS, "gid"]
         dbl = exp.DataType.build("DOUBLE")
         parts = [GuidelineSql(c.ir, self.dialect, self.lay, prefix=f"g{k}",  # type: ignore[arg-type]
-                              path=self.path) for k, c in enumerate(which)]
+                              path=self.path, words=self.words) for k, c in enumerate(which)]
         gno = case(*[(T("gid = :g", g=lit(c.ir.id)), lit(k))  # type: ignore[union-attr]
                      for k, c in enumerate(which)], default=exp.Null())
         q: exp.Expression = exp.select(exp.Star(), exp.alias_(gno, "gno", quoted=True)).from_(
@@ -1115,10 +1177,9 @@ class LibrarySql:
             return case(*[(T("gno = :k", k=lit(k)), typed(col(p.n(what))))
                           for k, p in enumerate(parts)], default=default)
 
-        reasons = exp.Cast(this=exp.Array(expressions=[]),
-                           to=exp.DataType.build(REASON_TYPE, dialect="spark"))
+        reasons = exp.Cast(this=exp.Array(expressions=[]), to=self.words.reasons_type())
         cols = [*[col(k) for k in keep],
-                exp.alias_(pick("decision", exp.Literal.string("not_applicable")), "g_decision",
+                exp.alias_(pick("decision", self.words.lit("not_applicable")), "g_decision",
                            quoted=True),
                 exp.alias_(pick("certified", exp.Cast(this=exp.Null(), to=dbl.copy()), dbl),
                            "g_certified", quoted=True),
@@ -1138,10 +1199,11 @@ class LibrarySql:
         keep = [*ROW_COLUMNS, "gid", "g_decision", "g_certified", "g_requested", "g_reasons",
                 *(["g_path"] if self.path else []), "layers"]
         q: exp.Expression = exp.select(exp.Star(), exp.alias_(
-            exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("ARRAY<STRING>")),
+            exp.Cast(this=exp.Array(expressions=[]), to=self.words.layers_type()),
             "layers", quoted=True)).from_(_subq(decided, "d"), copy=False)
         for n, layer in enumerate(self.layers):
-            gs = GuidelineSql(layer.ir, self.dialect, self.lay, prefix="l")  # type: ignore[arg-type]
+            gs = GuidelineSql(layer.ir, self.dialect, self.lay, prefix="l",  # type: ignore[arg-type]
+                              words=self.words)
             applies = and_(T("gid IS NOT NULL"), gs.applies())
             flagged = exp.select(exp.Star(), exp.alias_(applies, "l_applies", quoted=True)).from_(
                 _subq(q, f"q{n}"), copy=False)
@@ -1156,9 +1218,10 @@ class LibrarySql:
             same = "NOT l_applies OR l_decision = 'certified'"
             new = {
                 "g_decision": T(f"CASE WHEN {same} THEN g_decision WHEN l_decision = "
-                                "'non_certified' THEN 'non_certified' WHEN g_decision = "
-                                "'non_certified' THEN g_decision WHEN cut THEN 'modified' "
-                                "ELSE g_decision END"),
+                                "'non_certified' THEN :no WHEN g_decision = "
+                                "'non_certified' THEN g_decision WHEN cut THEN :part "
+                                "ELSE g_decision END", no=self.words.lit("non_certified"),
+                                part=self.words.lit("modified")),
                 "g_certified": T(f"CASE WHEN {same} THEN g_certified WHEN l_decision = "
                                  "'non_certified' THEN CASE WHEN g_decision = 'non_certified' "
                                  "THEN g_certified ELSE 0 END WHEN g_decision = 'non_certified' "
@@ -1171,7 +1234,7 @@ class LibrarySql:
                                "AND g_decision = 'modified' THEN CONCAT(g_reasons, l_reasons) "
                                "WHEN cut THEN l_reasons ELSE g_reasons END"),
                 "layers": T("CASE WHEN l_applies THEN CONCAT(layers, ARRAY(:id)) ELSE layers "
-                            "END", id=lit(layer.ir.id)),  # type: ignore[union-attr]
+                            "END", id=self.words.lit(layer.ir.id)),  # type: ignore[union-attr]
             }
             q = exp.select(*[exp.alias_(new[k], k, quoted=True) if k in new else col(k)
                              for k in keep]).from_(_subq(mine, f"k{n}"), copy=False)
@@ -1278,8 +1341,8 @@ class LibrarySql:
         """library.settle: a request disputed after UR is upheld or overturned as submitted."""
         return T(
             "SELECT *, CASE WHEN ur IS NULL OR g_decision IN ('certified', 'not_applicable') "
-            " THEN g_decision WHEN ur = 'modified' THEN 'modified'"
-            " WHEN g_decision = 'modified' THEN 'non_certified' ELSE g_decision END AS decision,"
+            " THEN g_decision WHEN ur = 'modified' THEN :part"
+            " WHEN g_decision = 'modified' THEN :no ELSE g_decision END AS decision,"
             " CASE WHEN ur IS NULL OR g_decision IN ('certified', 'not_applicable')"
             " THEN g_certified WHEN ur = 'modified' THEN CAST(request.ur_certified AS DOUBLE)"
             " WHEN g_decision = 'modified' THEN 0 ELSE g_certified END AS certified,"
@@ -1292,7 +1355,8 @@ class LibrarySql:
             " cannot certify a part of it.') END AS note"
             " FROM (SELECT *, request.ur_decision AS ur FROM :q) AS s1",
             q=_subq(q, "sq"), cert=_py_number(col("g_certified")),
-            req=_py_number(col("g_requested")))
+            req=_py_number(col("g_requested")), part=self.words.lit("modified"),
+            no=self.words.lit("non_certified"))
 
     def records(self, q: exp.Expression, sort: bool = True) -> exp.Expression:
         """The review records (the fields of the Python engine's JSON records but the
@@ -1300,34 +1364,35 @@ class LibrarySql:
         request number, unless `q` keeps the table's order (`sort=False`)."""
         deciders = sorted(self.deciders, key=lambda c: c.ir.id)  # type: ignore[union-attr]
 
-        def per_guideline(value: Any, type_text: str) -> exp.Expression:
-            whens = [(T("gid = :g", g=lit(c.ir.id)), lit(value(c))) for c in deciders]  # type: ignore[union-attr]
-            return case(*whens, default=exp.Cast(this=exp.Null(),
-                                                 to=exp.DataType.build(type_text))) \
-                if whens else typed_null(type_text)
+        w = self.words
+
+        def per_guideline(value: Any) -> exp.Expression:
+            whens = [(T("gid = :g", g=lit(c.ir.id)), w.lit(value(c))) for c in deciders]  # type: ignore[union-attr]
+            return case(*whens, default=w.lit(None)) if whens else w.lit(None)
 
         guideline = T("CASE WHEN gid IS NULL THEN NULL ELSE STRUCT(gid AS id, :title AS title,"
                       " :version AS version, :citation AS citation, :file AS file) END",
-                      title=per_guideline(lambda c: c.ir.title, "STRING"),
-                      version=per_guideline(lambda c: c.ir.version, "STRING"),
-                      citation=per_guideline(lambda c: c.ir.citation, "STRING"),
-                      file=per_guideline(lambda c: c.path, "STRING"))
-        unit = T("COALESCE(:u, 'visits')", u=per_guideline(lambda c: c.ir.unit or None,
-                                                          "STRING"))
+                      title=per_guideline(lambda c: c.ir.title),
+                      version=per_guideline(lambda c: c.ir.version),
+                      citation=per_guideline(lambda c: c.ir.citation),
+                      file=per_guideline(lambda c: c.path))
+        unit = T("COALESCE(:u, :visits)", u=per_guideline(lambda c: c.ir.unit or None),
+                 visits=w.lit("visits"))
         return T(
             "SELECT case_id, request.id AS request, request.treatment AS treatment, decision,"
             " g_requested AS requested, certified, certified AS certified_visits, :unit AS unit,"
             " CASE WHEN ur IS NULL OR decision = 'not_applicable' THEN NULL"
-            "  WHEN ur = 'certified' THEN CASE WHEN decision = 'certified' THEN 'upheld'"
-            "   ELSE 'overturned' END"
-            "  WHEN decision = 'certified' THEN 'overturned' ELSE 'upheld' END AS outcome,"
-            " CASE decision WHEN 'certified' THEN 'A1' WHEN 'modified' THEN 'A6'"
-            "  WHEN 'non_certified' THEN 'A3' END AS x12_action,"
+            "  WHEN ur = 'certified' THEN CASE WHEN decision = 'certified' THEN :upheld"
+            "   ELSE :overturned END"
+            "  WHEN decision = 'certified' THEN :overturned ELSE :upheld END AS outcome,"
+            " CASE decision WHEN 'certified' THEN :a1 WHEN 'modified' THEN :a6"
+            "  WHEN 'non_certified' THEN :a3 END AS x12_action,"
             " g_decision AS guideline_decision, g_certified AS guideline_certified, note,"
             " :guideline AS guideline, DATE_FORMAT(review_date, 'yyyy-MM-dd') AS as_of,"
             " layers, g_reasons AS reasons, :path, case_no, request_no"
             " FROM :q" + (" ORDER BY case_no, request_no" if sort else ""),
-            unit=unit, guideline=guideline, q=_subq(q, "all"),
+            unit=unit, guideline=guideline, q=_subq(q, "all"), upheld=w.lit("upheld"),
+            overturned=w.lit("overturned"), a1=w.lit("A1"), a6=w.lit("A6"), a3=w.lit("A3"),
             path=_as(col("g_path") if self.path else typed_null(PATH_TYPE), "path"))
 
     def steps(self, cases: str = "cases") -> list[tuple[str, str]]:
@@ -1343,6 +1408,11 @@ class LibrarySql:
 
     def render(self, cases: str = "cases", pretty: bool = False) -> str:
         return self.query(cases).sql(dialect=self.dialect, identify=True, pretty=pretty)
+
+    def script(self, cases: str = "cases", pretty: bool = False) -> list[str]:
+        """The statements to run, in order: the declarations the query needs (DuckDB's type
+        of the library's words), then the query."""
+        return [*self.words.declare(), self.render(cases, pretty=pretty)]
 
 
 # The rows a refusal of a cases table names, at most.
@@ -1643,12 +1713,14 @@ def _py_number(x: exp.Expression) -> exp.Expression:
 
 
 def compile_library(library: Library, dialect: str = "duckdb", cases: str = "cases",
-                    pretty: bool = True) -> str:
-    """The SQL text of a library's review query for a dialect (kept in guidec's cache under
+                    pretty: bool = True) -> list[str]:
+    """The SQL statements of a library's review for a dialect: on DuckDB, the declaration of
+    the library's words, then the query; on Spark, the query (kept in guidec's cache under
     a key of every guideline's text and declarations, like compiled guidelines)."""
-    text: str = cached(library, ("text", dialect, cases, str(pretty)),
-                       lambda: LibrarySql(library, dialect).render(cases, pretty=pretty))
-    return text
+    statements: list[str] = cached(library, ("script", dialect, cases, str(pretty)),
+                                   lambda: LibrarySql(library, dialect).script(cases,
+                                                                                pretty=pretty))
+    return statements
 
 
 def cached(library: Library, what: tuple[str, ...], compute: Callable[[], Any]) -> Any:
