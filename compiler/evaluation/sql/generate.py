@@ -1490,8 +1490,12 @@ def contract_profile(checks: Sequence[Check], dialect: str, cases: str = "cases"
     for c in _profile_order(checks):
         column = _profile_part(c)
         f = field_of(T("_e") if column else col(c.column), c.name) if c.name else None
-        if f is None:  # the row's own fields
+        if f is None and column:  # `requests` itself, read in the pass over its entries
+            agg = T("SUM(CASE WHEN :t THEN 1 ELSE 0 END)", t=col(f"_{c.why}"))
+        elif f is None:  # the row's own fields
             agg = T("SUM(CASE WHEN :t THEN 1 ELSE 0 END)", t=_row_test(c))
+        elif c.why == "missing" and column == "requests":  # not the entry added for none
+            agg = T("SUM(CASE WHEN NOT _missing AND :f IS NULL THEN 1 ELSE 0 END)", f=f)
         elif c.why == "missing":
             agg = T("SUM(CASE WHEN :f IS NULL THEN 1 ELSE 0 END)", f=f)
         elif c.why == "negative":
@@ -1502,7 +1506,21 @@ def contract_profile(checks: Sequence[Check], dialect: str, cases: str = "cases"
     parts: list[exp.Expression] = []
     for column, aggs in by_column.items():
         one = exp.select(*aggs)
-        if column:
+        if column == "requests":
+            # Read once: the entries, and beside each the tests of the row's own list (a row
+            # whose list is missing or empty gives one entry, NULL, so that it is counted).
+            # The row's tests are made before its entries are taken apart, not for each.
+            whys = ["missing", *(c.why for c in checks
+                                 if c.column == column and not c.name and c.why != "missing")]
+            rows = exp.select(
+                exp.alias_(T("CASE WHEN SIZE(requests) > 0 THEN requests ELSE ARRAY(NULL) END"),
+                           "_l", quoted=True),
+                *[exp.alias_(_row_test(Check(column, "", why)), f"_{why}", quoted=True)
+                  for why in whys]).from_(exp.to_table(cases))
+            one = one.from_(_subq(exp.select(
+                exp.alias_(exp.Explode(this=col("_l")), "_e", quoted=True),
+                *[col(f"_{why}") for why in whys]).from_(_subq(rows, "r")), "u"))
+        elif column:
             one = one.from_(_subq(exp.select(exp.alias_(exp.Explode(this=col(column)), "_e",
                                                           quoted=True)).from_(
                 exp.to_table(cases)), "u"))
@@ -1543,9 +1561,9 @@ def unknown_terms(schema: Any, distinct: Mapping[str, Sequence[str]], path: str)
 
 def _row_test(c: Check) -> exp.Expression:
     """The test that a row breaks a check of its own fields (`Check.name` empty)."""
-    if c.why == "repeated":
-        return T("SIZE(requests) > 1 AND SIZE(ARRAY_DISTINCT(TRANSFORM(requests, _x -> _x.id)))"
-                 " < SIZE(requests)")
+    if c.why == "repeated":  # the ids compared only where there are two (a CASE, not AND)
+        return T("CASE WHEN SIZE(requests) > 1 THEN SIZE(ARRAY_DISTINCT(TRANSFORM(requests, "
+                 "_x -> _x.id))) < SIZE(requests) ELSE FALSE END")
     return T({"case_id": "case_id IS NULL OR case_id = ''",
               "review_date": "review_date IS NULL",
               "requests": "requests IS NULL OR SIZE(requests) = 0"}[c.column])
@@ -1553,8 +1571,9 @@ def _row_test(c: Check) -> exp.Expression:
 
 def _profile_part(c: Check) -> str:
     """Which part of `contract_profile` reads a check: a list's pass (its name), or the pass
-    over the rows ("")."""
-    return c.column if c.column in _LISTS and c.name else ""
+    over the rows (""). `requests` is read once: its own tests (missing, repeated ids) are
+    made in the pass over its entries."""
+    return c.column if c.column in _LISTS and (c.name or c.column == "requests") else ""
 
 
 def _profile_order(checks: Sequence[Check]) -> list[Check]:
