@@ -607,3 +607,58 @@ def test_duckdb_records_carry_the_librarys_words_as_one_enum_and_write_them_as_t
     assert written["decision"] == written["x12_action"] == written["rule"] == "UTF8"
     assert engine.con.execute("SELECT count(*) FROM read_parquet(?) WHERE decision = "
                               "'non_certified'", [str(out)]).fetchone()[0] > 0
+
+
+def test_a_table_whose_requests_leave_out_fields_no_request_documents_is_reviewed_the_same(
+        tmp_path, lib):
+    """`guidec cases convert` writes the request fields some request documents (a therapy
+    table carries none of the forty-odd fields of drug, imaging or equipment requests), and
+    both engines review such a table as the Python engine reviews the cases. A table made
+    elsewhere may leave fields out too, but not `id` or `treatment`, and not add or retype
+    one."""
+    from guidec.compiler.evaluation.sql import table
+    cases, by_id = _generated(lib, 3_000, seed=17)
+    # Therapy requests as a clinic writes them: what, where, how many, UR's answer.
+    said = {"id", "treatment", "body_region", "visits", "frequency", "ur_decision",
+            "ur_certified"}
+    slim = {k: dict(d, requests=[{f: v for f, v in r.items() if f in said}
+                                  for r in d["requests"]])
+            for k, d in by_id.items() if d.get("requests") and all(
+                r.get("treatment") in {"physical_therapy", "occupational_therapy"}
+                for r in d["requests"])}
+    therapy = [casesmod.from_dict(d, "generated", lib.schema) for d in slim.values()]
+    assert len(therapy) > 50
+    path = tmp_path / "therapy.parquet"
+    assert duck.convert(therapy, path, lib) == len(therapy)
+    con = duckdb.connect()
+    kept = [d[0] for d in con.execute("SELECT unnest(requests[1]) FROM read_parquet(?) LIMIT 0",
+                                      [str(path)]).description]
+    contract = table.layout(lib.schema).records["request"]
+    assert {"id", "treatment", "visits"} <= set(kept) and len(kept) < len(contract) - 20
+    engine = duck.DuckEngine(lib)
+    engine.load_parquet(path)
+    assert _check_same(lib, therapy, engine, slim) >= len(therapy)
+    # The whole generated set too (surgeries, drugs, equipment: most fields documented).
+    everything = tmp_path / "all.parquet"
+    duck.convert(cases, everything, lib)
+    engine.load_parquet(everything)
+    assert _check_same(lib, cases, engine, by_id) > len(cases)
+
+    def narrowed(name: str, fields: str) -> Path:
+        out = tmp_path / name
+        con.execute(f"COPY (SELECT * REPLACE (list_transform(requests, lambda r: struct_pack("
+                    f"{fields})) AS requests) FROM read_parquet('{path}')) TO '{out}' "
+                    "(FORMAT parquet)")
+        return out
+
+    for table_path, words in [
+            (narrowed("no-id.parquet", "treatment := r.treatment, visits := r.visits"),
+             "column `requests` lacks the field `id`, which every request gives"),
+            (narrowed("odd.parquet", "id := r.id, treatment := r.treatment, vists := r.visits"),
+             "column `requests` has the field `vists`, which no guideline declares"),
+            (narrowed("typed.parquet", "id := r.id, treatment := r.treatment, "
+                      "visits := CAST(r.visits AS VARCHAR)"),
+             "field `requests[].visits` has type VARCHAR; expected BIGINT")]:
+        with pytest.raises(casesmod.CaseError) as refused:
+            duck.DuckEngine(lib).load_parquet(table_path)
+        assert "not a cases table" in str(refused.value) and words in str(refused.value)

@@ -60,6 +60,7 @@ class DuckEngine:
         self.path = path
         self.library = library
         self.lay = table.layout(library.schema)
+        self.table = self.lay  # the loaded table's own: its requests may leave fields out
         self._sql: str | None = None  # made for the cases loaded (see `sql`)
         self._treatments: list[str] | None = None  # requested in the cases loaded, if known
         self.warnings: list[str] = []  # of the table loaded: terms no guideline names
@@ -90,9 +91,10 @@ class DuckEngine:
                     "SELECT DISTINCT r.treatment FROM (SELECT UNNEST(requests) AS r FROM cases)"
                     " WHERE r.treatment IS NOT NULL").fetchall())
             *declare, self._sql = cached(
-                self.library, ("script", "duckdb", str(self.path), *treatments),
+                self.library, ("script", "duckdb", str(self.path), *treatments,
+                               *_request_key(self.lay, self.table)),
                 lambda: LibrarySql(self.library, "duckdb", path=self.path,
-                                   treatments=treatments).script("cases"))
+                                   treatments=treatments, table=self.table).script("cases"))
             for statement in declare:  # the type of the library's words
                 self.con.execute(statement)
         return self._sql
@@ -105,6 +107,7 @@ class DuckEngine:
             self.con.execute("DROP TABLE IF EXISTS cases")
             rel.create("cases")
         self._sql = self._treatments = None
+        self.table = self.lay
         return n
 
     def load_parquet(self, path: str | Path) -> int:
@@ -113,13 +116,19 @@ class DuckEngine:
         what the case contract requires (`contract_problems`)."""
         want = duck_types(self.lay)
         rel = self.con.read_parquet(str(path))
-        have = dict(zip(rel.columns, (str(t) for t in rel.types)))
+        types = dict(zip(rel.columns, rel.types))
+        have = {k: str(t) for k, t in types.items()}
         problems = []
+        fields: list[str] | None = None  # the requests' fields, where some are left out
         for name, t in want.items():
             if name not in have:
                 problems.append(f"column `{name}` is missing (expected {t})")
             elif _norm(have[name]) != _norm(t):
-                problems.append(f"column `{name}` has type {have[name]}; expected {t}")
+                narrow = _request_fields(types[name], self.lay, problems) \
+                    if name == "requests" else None
+                if narrow is None:
+                    problems.append(f"column `{name}` has type {have[name]}; expected {t}")
+                fields = narrow if name == "requests" else fields
         if problems:
             raise CaseError(f"{path}: not a cases table: " + "; ".join(problems[:5]) +
                             ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
@@ -127,16 +136,17 @@ class DuckEngine:
         # The rows are numbered in the file's order: `case_no` is that number, so the
         # records come back in the order of the file's rows (as a case file's lines do),
         # whatever numbers the file's own column holds.
+        self.table = self.lay if fields is None else self.lay.with_requests(fields)
         source = exp.Literal.string(str(path)).sql("duckdb")
         self.con.execute("DROP VIEW IF EXISTS cases")
         self.con.execute("CREATE VIEW cases AS SELECT * EXCLUDE (file_row_number) REPLACE "
                          f"(file_row_number AS case_no) FROM read_parquet({source}, "
                          "file_row_number = true)")
-        checks = contract_checks(self.lay, kept_by_statistics(self.con, source))
+        checks = contract_checks(self.table, kept_by_statistics(self.con, source))
         broken, wrong, distinct = contract_found(
             checks, self.con.execute(contract_profile(checks, "duckdb")).fetchone())
         if broken:
-            found = self.con.execute(contract_problems(self.lay, "duckdb", checks=broken,
+            found = self.con.execute(contract_problems(self.table, "duckdb", checks=broken,
                                                        words=wrong)).fetchall()
             raise CaseError(contract_message(str(path), found))
         self._sql = None
@@ -234,15 +244,58 @@ def tidy(rec: dict[str, Any], path: bool) -> dict[str, Any]:
     return rec
 
 
+def _request_fields(t: Any, lay: table.Layout, problems: list[str]) -> list[str] | None:
+    """The fields of a `requests` column that leaves some of the contract's out (a list
+    of structs, each field it has of its type, those every request gives among them);
+    None if it is not such a column. What is wrong is added to `problems`."""
+    entry = t.children[0][1] if t.id == "list" and t.children else None
+    if entry is None or entry.id != "struct":
+        return None
+    want = {k: exp.DataType.build(v, dialect="spark").sql("duckdb")
+            for k, v in lay.records["request"].items()}
+    have = {k: str(v) for k, v in entry.children}
+    for k, v in have.items():
+        if k not in want:
+            problems.append(f"column `requests` has the field `{k}`, which no guideline "
+                            "declares and the case contract does not know")
+        elif _norm(v) != _norm(want[k]):
+            problems.append(f"field `requests[].{k}` has type {v}; expected {want[k]}")
+    for k in table.REQUEST_REQUIRED:
+        if k not in have:
+            problems.append(f"column `requests` lacks the field `{k}`, which every "
+                            "request gives")
+    return [k for k in want if k in have]
+
+
+def _request_key(full: table.Layout, have: table.Layout) -> tuple[str, ...]:
+    """For the cache of queries: the request fields a table leaves out, if any."""
+    return tuple(f"-{k}" for k in full.records["request"] if k not in have.records["request"])
+
+
 def _norm(t: str) -> str:
     return t.replace('"', "").replace(" ", "").upper().replace("VARCHAR", "TEXT")
 
 
 def convert(cases: Iterable[Case], out: str | Path, library: Library) -> int:
-    """Case files → a Parquet file of the cases table (for `--engine duckdb|spark`)."""
+    """Case files → a Parquet file of the cases table (for `--engine duckdb|spark`). Its
+    requests keep the fields some request documents, with `id` and `treatment`: a table of
+    therapy requests does not carry the fields of opioid or imaging requests (about forty),
+    which every query would read and find empty."""
     lay = table.layout(library.schema)
+    con = _duckdb().connect()
     with _rows_file(cases, lay) as (path, n):
-        _read_rows(_duckdb().connect(), path, lay).write_parquet(str(out))
+        _read_rows(con, path, lay).create_view("converted")
+        names = list(lay.records["request"])
+        quoted = {k: exp.to_identifier(k, quoted=True).sql("duckdb") for k in names}
+        found = con.execute("SELECT " + ", ".join(f"count(r.{quoted[k]})" for k in names) +
+                            " FROM (SELECT UNNEST(requests) AS r FROM converted)").fetchone()
+        keep = [k for k, seen in zip(names, found) if seen or k in table.REQUEST_REQUIRED]
+        rows = "SELECT * FROM converted" if len(keep) == len(names) else (
+            "SELECT * REPLACE (list_transform(requests, lambda r: struct_pack(" +
+            ", ".join(f"{quoted[k]} := r.{quoted[k]}" for k in keep) + ")) AS requests) "
+            "FROM converted")
+        target = exp.Literal.string(str(out)).sql("duckdb")
+        con.execute(f"COPY ({rows}) TO {target} (FORMAT parquet)")
     return n
 
 

@@ -1065,16 +1065,19 @@ class LibrarySql:
     """The whole library as one query over a cases table (a table name or a subquery)."""
 
     def __init__(self, library: Library, dialect: str = "duckdb", path: bool = False,
-                 treatments: Iterable[str] | None = None) -> None:
+                 treatments: Iterable[str] | None = None, table: Layout | None = None) -> None:
         """`treatments`: the treatments the cases table requests, when known. A guideline
         whose `applies when` admits none of them decides no row (and a layer applies to
-        none): it is left out of the query, which then gives the same records, faster."""
+        none): it is left out of the query, which then gives the same records, faster.
+        `table`: the cases table's own layout, where its requests leave fields out
+        (`Layout.with_requests`); by default, every field."""
         if dialect not in DIALECTS:
             raise SqlError(f"unknown SQL dialect {dialect!r}: choose one of "
                            f"{', '.join(DIALECTS)}")
         self.library = library
         self.dialect = dialect
         self.lay = layout(library.schema)
+        self.table = table or self.lay
         present = None if treatments is None else frozenset(treatments)
         self.present = present
         self.inline: set[str] = set()  # choices read once (fused): not kept
@@ -1099,7 +1102,16 @@ class LibrarySql:
             inner = T("SELECT c.*, r.request_no, r.request FROM :cases AS c "
                       "LATERAL VIEW POSEXPLODE(c.requests) r AS request_no, request",
                       cases=cases)
-        return exp.select(*[col(k) for k in ROW_COLUMNS]).from_(_subq(inner, "x"), copy=False)
+        cols: list[Any] = [col(k) for k in ROW_COLUMNS]
+        have, full = self.table.records["request"], self.lay.records["request"]
+        if have.keys() != full.keys():
+            # The table's requests leave fields out: each request is given them back,
+            # undocumented, in the layout's order, so the query reads every field as ever
+            # (a struct of the fields it has, not a copy of them: costs next to nothing).
+            every = struct((k, field_of(col("request"), k) if k in have else typed_null(t))
+                           for k, t in full.items())
+            cols[ROW_COLUMNS.index("request")] = exp.alias_(every, "request", quoted=True)
+        return exp.select(*cols).from_(_subq(inner, "x"), copy=False)
 
     def choose(self, rows: exp.Expression, which: list[Compiled]) -> exp.Select:
         w = self.words

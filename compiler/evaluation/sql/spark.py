@@ -47,6 +47,15 @@ def _statistics(path: str | Path) -> dict[str, set[str]] | None:
         return None
 
 
+def _request_fields(schema: Any) -> list[str] | None:
+    """The fields of the requests of a table's Spark schema (None: not a list of structs)."""
+    try:
+        entry = schema["requests"].dataType.elementType
+        return list(entry.fieldNames())
+    except (KeyError, AttributeError):
+        return None
+
+
 class SparkEngine:
     def __init__(self, library: Library, master: str = "local[*]",
                  app_name: str = "guidec", path: bool = False) -> None:
@@ -79,15 +88,23 @@ class SparkEngine:
     def load_parquet(self, path: str | Path) -> int:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
+        # Its requests may leave out fields none of them documents (`table.REQUEST_REQUIRED`
+        # apart): the query gives each request them back, undocumented.
+        fields = _request_fields(df.schema)
+        missing = [k for k in table.REQUEST_REQUIRED if fields is not None and k not in fields]
+        if missing:
+            raise CaseError(f"{path}: not a cases table: column `requests` lacks the field "
+                            f"`{missing[0]}`, which every request gives")
+        lay = self.lay if fields is None else self.lay.with_requests(fields)
         # The contract first (as DuckDB's engine): one pass finds what is broken, and only
         # then are the rows that break it looked for. A table on this machine's disk has its
         # writer's statistics read first (by DuckDB), which leave fields out of that pass.
-        checks = contract_checks(self.lay, _statistics(path))
+        checks = contract_checks(lay, _statistics(path))
         broken, wrong, distinct = contract_found(
             checks, tuple(self.spark.sql(contract_profile(checks, "spark")).collect()[0]))
         if broken:
             found = [tuple(row) for row in self.spark.sql(contract_problems(
-                self.lay, "spark", checks=broken, words=wrong)).collect()]
+                lay, "spark", checks=broken, words=wrong)).collect()]
             raise CaseError(contract_message(str(path), found))
         self.warnings = unknown_terms(self.library.schema, distinct, str(path))
         n: int = df.count()
@@ -96,9 +113,12 @@ class SparkEngine:
         # and plans a deep query slowly: each step is computed once and checkpointed (its
         # plan cut), then read by the next.
         treatments = distinct["requests.treatment"]
-        self.steps = cached(self.library, ("steps", "spark", str(self.path), *treatments),
+        left_out = tuple(f"-{k}" for k in self.lay.records["request"]
+                         if k not in lay.records["request"])
+        self.steps = cached(self.library, ("steps", "spark", str(self.path), *treatments,
+                                           *left_out),
                             lambda: LibrarySql(self.library, "spark", path=self.path,
-                                               treatments=treatments).steps("cases"))
+                                               treatments=treatments, table=lay).steps("cases"))
         return n
 
     def frame(self) -> Any:

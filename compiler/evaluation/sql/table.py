@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection
 
 from ...model import facts
 from ...model.cases import Case
@@ -21,6 +21,10 @@ from ...model.cases import Case
 _TYPES = {"bool": "BOOLEAN", "int": "BIGINT", "duration": "BIGINT", "date": "DATE",
           "decimal": "DOUBLE", "percent": "DOUBLE", "term": "STRING", "terms": "ARRAY<STRING>",
           "code": "STRING", "text": "STRING"}
+
+# The fields every request of a cases table gives; a table may leave out any other field of its
+# requests (none of its requests documents it), which is then read as undocumented.
+REQUEST_REQUIRED = ("id", "treatment")
 
 # Fields of a request that the case contract has beside the declared facts.
 _REQUEST_EXTRA = {"id": "STRING", "diagnoses": "ARRAY<STRING>", "quantity": "DOUBLE",
@@ -42,6 +46,14 @@ class Layout:
     # Per record or list: its fields whose values are words of the contract, by kind: "term"
     # (snake_case), "terms" (a list of them), "code" (a diagnosis code as guidec writes it).
     words: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def with_requests(self, fields: Collection[str]) -> "Layout":
+        """The layout of a table whose requests give only these of their fields (in this
+        layout's order): the others are undocumented in every row."""
+        keep = {k: t for k, t in self.records["request"].items() if k in fields}
+        words = {**self.words, "request": {k: kind for k, kind in
+                                           self.words.get("request", {}).items() if k in fields}}
+        return Layout({**self.records, "request": keep}, self.collections, words)
 
     def struct(self, fields: dict[str, str]) -> str:
         return "STRUCT<" + ", ".join(f"`{k}`: {v}" for k, v in fields.items()) + ">"
