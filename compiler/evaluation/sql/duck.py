@@ -92,7 +92,7 @@ class DuckEngine:
                     " WHERE r.treatment IS NOT NULL").fetchall())
             *declare, self._sql = cached(
                 self.library, ("script", "duckdb", str(self.path), *treatments,
-                               *_request_key(self.lay, self.table)),
+                               *self.lay.left_out(self.table)),
                 lambda: LibrarySql(self.library, "duckdb", path=self.path,
                                    treatments=treatments, table=self.table).script("cases"))
             for statement in declare:  # the type of the library's words
@@ -265,11 +265,6 @@ def _request_fields(t: Any, lay: table.Layout, problems: list[str]) -> list[str]
             problems.append(f"column `requests` lacks the field `{k}`, which every "
                             "request gives")
     return [k for k in want if k in have]
-
-
-def _request_key(full: table.Layout, have: table.Layout) -> tuple[str, ...]:
-    """For the cache of queries: the request fields a table leaves out, if any."""
-    return tuple(f"-{k}" for k in full.records["request"] if k not in have.records["request"])
 
 
 def _norm(t: str) -> str:

@@ -113,10 +113,8 @@ class SparkEngine:
         # and plans a deep query slowly: each step is computed once and checkpointed (its
         # plan cut), then read by the next.
         treatments = distinct["requests.treatment"]
-        left_out = tuple(f"-{k}" for k in self.lay.records["request"]
-                         if k not in lay.records["request"])
         self.steps = cached(self.library, ("steps", "spark", str(self.path), *treatments,
-                                           *left_out),
+                                           *self.lay.left_out(lay)),
                             lambda: LibrarySql(self.library, "spark", path=self.path,
                                                treatments=treatments, table=lay).steps("cases"))
         return n

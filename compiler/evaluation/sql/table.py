@@ -55,6 +55,11 @@ class Layout:
                                            self.words.get("request", {}).items() if k in fields}}
         return Layout({**self.records, "request": keep}, self.collections, words)
 
+    def left_out(self, table: "Layout") -> tuple[str, ...]:
+        """The request fields a table's layout leaves out of this one (for cache keys)."""
+        return tuple(f"-{k}" for k in self.records["request"] if k not in
+                     table.records["request"])
+
     def struct(self, fields: dict[str, str]) -> str:
         return "STRUCT<" + ", ".join(f"`{k}`: {v}" for k, v in fields.items()) + ">"
 
