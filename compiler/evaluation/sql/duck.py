@@ -124,11 +124,10 @@ class DuckEngine:
             if name not in have:
                 problems.append(f"column `{name}` is missing (expected {t})")
             elif _norm(have[name]) != _norm(t):
-                narrow = _request_fields(types[name], self.lay, problems) \
-                    if name == "requests" else None
-                if narrow is None:
+                if name == "requests":  # it may leave fields out
+                    fields = _request_fields(types[name], self.lay, problems)
+                if name != "requests" or fields is None:
                     problems.append(f"column `{name}` has type {have[name]}; expected {t}")
-                fields = narrow if name == "requests" else fields
         if problems:
             raise CaseError(f"{path}: not a cases table: " + "; ".join(problems[:5]) +
                             ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
@@ -260,10 +259,7 @@ def _request_fields(t: Any, lay: table.Layout, problems: list[str]) -> list[str]
                             "declares and the case contract does not know")
         elif _norm(v) != _norm(want[k]):
             problems.append(f"field `requests[].{k}` has type {v}; expected {want[k]}")
-    for k in table.REQUEST_REQUIRED:
-        if k not in have:
-            problems.append(f"column `requests` lacks the field `{k}`, which every "
-                            "request gives")
+    problems += table.request_gaps(have)
     return [k for k in want if k in have]
 
 

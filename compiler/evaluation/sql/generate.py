@@ -39,7 +39,7 @@ from ...model.graph import walk
 from ...pipeline import Compiled
 from ..evaluate import sentences
 from ..library import Library, _treatments
-from .table import Layout, layout
+from .table import REQUEST_REQUIRED, Layout, layout
 
 DIALECTS = ("duckdb", "spark")
 UNDOCUMENTED_TEXT = "an undocumented number of"
@@ -1480,7 +1480,7 @@ def contract_checks(lay: Layout, kept: Mapping[str, Collection[str]] | None = No
     for column in ("patient", "injury", "findings", *_LISTS):
         record = _LISTS.get(column, column)
         fields = lay.records[record] if record in lay.records else lay.collections[record]
-        required = {"id", *facts.REQUIRED_FIELDS["request"]} if record == "request" \
+        required = set(REQUEST_REQUIRED) if record == "request" \
             else facts.REQUIRED_FIELDS.get(record, set()) if column in _LISTS else set()
         out += [Check(column, name, "missing") for name in sorted(required)]
         out += [Check(column, name, "negative") for name, t in fields.items()

@@ -88,13 +88,12 @@ class SparkEngine:
     def load_parquet(self, path: str | Path) -> int:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
-        # Its requests may leave out fields none of them documents (`table.REQUEST_REQUIRED`
-        # apart): the query gives each request them back, undocumented.
+        # Its requests may leave out fields none of them documents (not
+        # `table.REQUEST_REQUIRED`): the query gives each request them back, undocumented.
         fields = _request_fields(df.schema)
-        missing = [k for k in table.REQUEST_REQUIRED if fields is not None and k not in fields]
-        if missing:
-            raise CaseError(f"{path}: not a cases table: column `requests` lacks the field "
-                            f"`{missing[0]}`, which every request gives")
+        gaps = table.request_gaps(fields) if fields is not None else []
+        if gaps:
+            raise CaseError(f"{path}: not a cases table: " + "; ".join(gaps))
         lay = self.lay if fields is None else self.lay.with_requests(fields)
         # The contract first (as DuckDB's engine): one pass finds what is broken, and only
         # then are the rows that break it looked for. A table on this machine's disk has its

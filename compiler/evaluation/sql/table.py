@@ -22,9 +22,16 @@ _TYPES = {"bool": "BOOLEAN", "int": "BIGINT", "duration": "BIGINT", "date": "DAT
           "decimal": "DOUBLE", "percent": "DOUBLE", "term": "STRING", "terms": "ARRAY<STRING>",
           "code": "STRING", "text": "STRING"}
 
-# The fields every request of a cases table gives; a table may leave out any other field of its
-# requests (none of its requests documents it), which is then read as undocumented.
-REQUEST_REQUIRED = ("id", "treatment")
+# The fields every request of a cases table gives (its id and the case contract's required
+# fields); a table may leave out any other field of its requests (none of its requests
+# documents it), which is then read as undocumented.
+REQUEST_REQUIRED = ("id", *sorted(facts.REQUIRED_FIELDS["request"]))
+
+
+def request_gaps(fields: Collection[str]) -> list[str]:
+    """What a table whose requests give these fields lacks, in the words of a refusal."""
+    return [f"column `requests` lacks the field `{k}`, which every request gives"
+            for k in REQUEST_REQUIRED if k not in fields]
 
 # Fields of a request that the case contract has beside the declared facts.
 _REQUEST_EXTRA = {"id": "STRING", "diagnoses": "ARRAY<STRING>", "quantity": "DOUBLE",
