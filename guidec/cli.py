@@ -1,7 +1,5 @@
 """The `guidec` command line: thin commands, each calling one pipeline function."""
 
-from __future__ import annotations
-
 import datetime as dt
 import sys
 from enum import Enum
@@ -83,6 +81,12 @@ class ReviewFormat(str, Enum):
     jsonl = "jsonl"
 
 
+class Engine(str, Enum):
+    python = "python"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 def _tty(stream: object = None) -> bool:
     return bool(getattr(stream or sys.stdout, "isatty", lambda: False)())
 
@@ -132,7 +136,7 @@ def _guideline_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def _compile_all(paths: list[str]) -> list[Compiled]:
+def _compile_all(paths: list[str]) -> "list[Compiled]":
     return [pipeline.compile_file(f) for f in _guideline_files(paths)]
 
 
@@ -150,7 +154,7 @@ Exit codes:
   2  usage error (unknown option, missing argument, no such file)"""
 
 
-def _emit_findings(sources: dict[str, str], diags: list[Diagnostic], fmt: CIFormat,
+def _emit_findings(sources: dict[str, str], diags: "list[Diagnostic]", fmt: CIFormat,
                    summary: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
     """The findings in the chosen format; `sources` maps each file checked to its text."""
     from .compiler.rendering import report
@@ -310,7 +314,7 @@ def _looks_like_case(f: Path) -> bool:
     return "case_id" in head or "requests" in head
 
 
-def _load_library(paths: list[str]) -> Library:
+def _load_library(paths: list[str]) -> "Library":
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise _fail(f"no such guideline library: {', '.join(missing)} (give --library DIR)", 2)
@@ -361,7 +365,7 @@ class _Batch:
     cases and lines that could not be reviewed. With `job.keep`, a kept review is yielded as
     (None, review) after its case's output."""
 
-    def __init__(self, lib: Library, job: "batch.Job", files: list[Path], jobs: int) -> None:
+    def __init__(self, lib: "Library", job: "batch.Job", files: list[Path], jobs: int) -> None:
         self.lib, self.job, self.files = lib, job, files
         self.total = _count_cases(files)
         self.jobs = 1 if job.keep or self.total < batch.MIN_PARALLEL else jobs
@@ -379,8 +383,8 @@ class _Batch:
                 yield from ((None, rv) for rv in done.reviews)
 
 
-def _review_out(lib: Library, job: "batch.Job", files: list[Path], jobs: int,
-                stream: Any) -> tuple[int, list[Review]]:
+def _review_out(lib: "Library", job: "batch.Job", files: list[Path], jobs: int,
+                stream: Any) -> "tuple[int, list[Review]]":
     """Review every case, writing `job.format` to the binary `stream` as the results come;
     the count of problems and (for an HTML report) the reviews."""
     kept: list[Review] = []
@@ -484,12 +488,6 @@ def review(
         typer.echo(f"HTML report written to {html_path}", err=True)
     if problems:
         raise _fail(_unread(problems, "reviewed"))
-
-
-class Engine(str, Enum):
-    python = "python"
-    duckdb = "duckdb"
-    spark = "spark"
 
 
 def _is_parquet(p: Path) -> bool:
