@@ -83,18 +83,32 @@ class DuckEngine:
     def prepare(self) -> str:
         """The library's query for the cases loaded: only the guidelines that can decide one
         of the treatments they request (a table of physical-therapy requests is not run
-        through the opioid rules); the same records as the whole library's query."""
+        through the opioid rules), and of those, where no surgery is decided first, only the
+        ones some row chooses (a first, short pass over the table asks it: the choice alone);
+        the same records as the whole library's query."""
         if self._sql is None:
             treatments = self._treatments
             if treatments is None:  # cases loaded from case files: ask the table
                 treatments = sorted(t for (t,) in self.con.execute(
                     "SELECT DISTINCT r.treatment FROM (SELECT UNNEST(requests) AS r FROM cases)"
                     " WHERE r.treatment IS NOT NULL").fetchall())
+            key = ("duckdb", str(self.path), *treatments, *self.lay.left_out(self.table))
+            ask = cached(self.library, ("choices", *key),
+                         lambda: LibrarySql(self.library, "duckdb", treatments=treatments,
+                                            table=self.table).choices("cases"))
+            chosen: list[str] | None = None
+            if ask:
+                *declare, question = ask
+                for statement in declare:
+                    self.con.execute(statement)
+                chosen = sorted(g for (g,) in self.con.execute(question).fetchall()
+                                if g is not None)
             *declare, self._sql = cached(
-                self.library, ("script", "duckdb", str(self.path), *treatments,
-                               *self.lay.left_out(self.table)),
+                self.library, ("script", *key, *(() if chosen is None  # no term holds a ':'
+                                                     else (f"chosen:{','.join(chosen)}",))),
                 lambda: LibrarySql(self.library, "duckdb", path=self.path,
-                                   treatments=treatments, table=self.table).script("cases"))
+                                   treatments=treatments, table=self.table,
+                                   chosen=chosen).script("cases"))
             for statement in declare:  # the type of the library's words
                 self.con.execute(statement)
         return self._sql

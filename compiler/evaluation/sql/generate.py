@@ -1065,12 +1065,15 @@ class LibrarySql:
     """The whole library as one query over a cases table (a table name or a subquery)."""
 
     def __init__(self, library: Library, dialect: str = "duckdb", path: bool = False,
-                 treatments: Iterable[str] | None = None, table: Layout | None = None) -> None:
+                 treatments: Iterable[str] | None = None, table: Layout | None = None,
+                 chosen: Iterable[str] | None = None) -> None:
         """`treatments`: the treatments the cases table requests, when known. A guideline
         whose `applies when` admits none of them decides no row (and a layer applies to
         none): it is left out of the query, which then gives the same records, faster.
         `table`: the cases table's own layout, where its requests leave fields out
-        (`Layout.with_requests`); by default, every field."""
+        (`Layout.with_requests`); by default, every field. `chosen`: the ids of the deciding
+        guidelines some row of the table chooses, as the query of `choices` finds them
+        (with these `treatments`): the others decide no row and are left out too."""
         if dialect not in DIALECTS:
             raise SqlError(f"unknown SQL dialect {dialect!r}: choose one of "
                            f"{', '.join(DIALECTS)}")
@@ -1083,7 +1086,12 @@ class LibrarySql:
         self.inline: set[str] = set()  # choices read once (fused): not kept
         gs = [c for c in library.guidelines if c.ir is not None and
               (present is None or _admits_any(c, present))]
-        self.deciders = _order(c for c in gs if not c.ir.layer)  # type: ignore[union-attr]
+        picked = None if chosen is None else frozenset(chosen)
+        if picked is not None and (present is None or facts.LINKED_TREATMENT in present):
+            raise SqlError("the guidelines the rows choose are known only where no surgery "
+                           "is decided first (see `choices`)")
+        self.deciders = _order(c for c in gs if not c.ir.layer and  # type: ignore[union-attr]
+                               (picked is None or c.ir.id in picked))  # type: ignore[union-attr]
         self.layers = [c for c in gs if c.ir.layer]  # type: ignore[union-attr]
         self.path = path  # records carry each step taken through the graph
         self.words = Words(dialect, [*self.deciders, *self.layers])
@@ -1119,6 +1127,23 @@ class LibrarySql:
         gid = case(*whens, default=w.lit(None)) if whens else w.lit(None)
         return exp.select(exp.Star(), exp.alias_(gid, "gid", quoted=True)).from_(
             _subq(rows, "r"), copy=False)
+
+    def choices(self, cases: str = "cases") -> list[str]:
+        """The statements of a query for the deciding guidelines the rows of `cases` choose
+        (`gid`, one row each; NULL for rows none decides), where no surgery is decided first:
+        a guideline no row chooses can then be left out of the library's query (`chosen`),
+        which gives the same records with less work a row (each of its columns costs every
+        row something, though computed only for the rows that chose it). Empty where there is
+        nothing to leave out: fewer than two guidelines, or a surgery decided first (the
+        choice of the rows linked to it depends on its decision)."""
+        if self.present is None or facts.LINKED_TREATMENT in self.present:
+            return []
+        rest = [c for c in self.deciders if self._admits(c, False)]
+        if len(rest) < 2:
+            return []
+        chosen = self.choose(self.rows(exp.to_table(cases)), rest)
+        q = exp.select(col("gid")).distinct().from_(_subq(chosen, "c"), copy=False)
+        return [*self.words.declare(), q.sql(dialect=self.dialect, identify=True)]
 
     def decide(self, chosen: str, which: list[Compiled]) -> exp.Expression:
         """Each row of the table `chosen` decided by its chosen guideline (none: not
@@ -1321,7 +1346,7 @@ class LibrarySql:
             # the engine sets), so no sort is needed to give the records back in it.
             out: Any = self.records(exp.select(exp.Star()).from_(exp.to_table("b_done"),
                                                                  copy=False),
-                                    sort=not self._fuses(rest))
+                                    sort=bool(rest) and not self._fuses(rest))
             only = [("rows", self.rows(source)),
                     ("b_chosen", self.choose(exp.select(exp.Star()).from_(
                         exp.to_table("rows"), copy=False), rest)),
