@@ -504,26 +504,34 @@ def test_a_table_of_a_few_treatments_runs_only_the_guidelines_that_can_decide_th
     assert bad == 0 and n > 700, "\n".join(report)
 
 
-def test_guidelines_no_row_chooses_are_left_out_of_the_query_with_the_same_records(lib):
+def test_guidelines_no_row_chooses_are_left_out_of_the_query_with_the_same_records(
+        lib, monkeypatch):
     # Where no surgery is decided first, a short pass asks the table which deciding
-    # guidelines its rows choose; the others are left out of the query (each of their
-    # columns would cost every row something). The records stay the Python engine's.
+    # guidelines its rows choose (its first rows, then, unless they choose every one, the
+    # whole table); the others are left out of the query (each of their columns would cost
+    # every row something). The records stay the Python engine's.
+    monkeypatch.setattr(duck, "CHOICE_SAMPLE", 20)
     every, by_id = _generated(lib, 20_000, seed=33)
-    therapy = {"physical_therapy", "occupational_therapy", "chiropractic"}
+    therapy = {"physical_therapy", "occupational_therapy"}
     few = [c for c in every if c.requests and
            all(r.get("treatment") in therapy for r in c.requests)]
     chose: dict[str, set[str]] = {}
     for r in differential.python_records(lib, few):
         chose.setdefault(r["case_id"], set()).add(r["guideline"]["id"] if r["guideline"]
                                                   else "")
-    pm, post = "mtus.chronic_pain.physical_medicine", "mtus.postsurgical"
+    pm, post, odg = "mtus.chronic_pain.physical_medicine", "mtus.postsurgical", \
+        "odg.physical_therapy"
     only_pm = [c for c in few if chose[c.case_id] == {pm}]
     with_post = [c for c in few if post in chose[c.case_id]]
-    assert len(only_pm) > 100 and with_post
+    with_odg = [c for c in few if odg in chose[c.case_id]]
+    assert len(only_pm) > 100 and with_post and with_odg
     engine = duck.DuckEngine(lib)
     for table, used, unused in (
-            (only_pm, {pm}, {post, "odg.physical_therapy"}),
-            (only_pm + with_post[:20], {pm, post}, {"odg.physical_therapy"})):
+            (only_pm, {pm}, {post, odg}),
+            # the first rows choose one; the whole table asked finds the other
+            (only_pm + with_post[:20], {pm, post}, {odg}),
+            # the first rows choose every one: the whole query, the table not asked again
+            (with_post[:3] + with_odg[:3] + only_pm, {pm, post, odg}, set())):
         engine.load_cases(table)
         sql = engine.sql
         assert all(f"'{g}'" in sql for g in used)
@@ -534,7 +542,7 @@ def test_guidelines_no_row_chooses_are_left_out_of_the_query_with_the_same_recor
     # which keeps the rows' order without a sort, and every record says so.
     early = [replace(c, review_date=dt.date(2001, 1, 1)) for c in only_pm]
     engine.load_cases(early)
-    assert not any(f"'{g}'" in engine.sql for g in (pm, post, "odg.physical_therapy"))
+    assert not any(f"'{g}'" in engine.sql for g in (pm, post, odg))
     assert "ORDER BY" not in engine.sql
     assert _check_same(lib, early, engine, by_id) > 100
     assert {r["decision"] for r in engine.records()} == {"not_applicable"}

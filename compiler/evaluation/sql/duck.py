@@ -36,6 +36,10 @@ RECORD_FIELDS = ("case_id", "request", "treatment", "decision", "requested", "ce
                  "guideline_certified", "note", "guideline", "as_of", "layers", "reasons")
 
 
+# The rows asked first which guidelines they choose (`DuckEngine._chosen`).
+CHOICE_SAMPLE = 65_536
+
+
 def _duckdb() -> Any:
     try:
         import duckdb
@@ -93,16 +97,7 @@ class DuckEngine:
                     "SELECT DISTINCT r.treatment FROM (SELECT UNNEST(requests) AS r FROM cases)"
                     " WHERE r.treatment IS NOT NULL").fetchall())
             key = ("duckdb", str(self.path), *treatments, *self.lay.left_out(self.table))
-            ask = cached(self.library, ("choices", *key),
-                         lambda: LibrarySql(self.library, "duckdb", treatments=treatments,
-                                            table=self.table).choices("cases"))
-            chosen: list[str] | None = None
-            if ask:
-                *declare, question = ask
-                for statement in declare:
-                    self.con.execute(statement)
-                chosen = sorted(g for (g,) in self.con.execute(question).fetchall()
-                                if g is not None)
+            chosen = self._chosen(treatments, key)
             *declare, self._sql = cached(
                 self.library, ("script", *key, *(() if chosen is None  # no term holds a ':'
                                                      else (f"chosen:{','.join(chosen)}",))),
@@ -112,6 +107,28 @@ class DuckEngine:
             for statement in declare:  # the type of the library's words
                 self.con.execute(statement)
         return self._sql
+
+    def _chosen(self, treatments: list[str], key: tuple[str, ...]) -> list[str] | None:
+        """The deciding guidelines the rows choose, where asking can leave some out of the
+        query (`LibrarySql.choices`); None where it cannot. The table's first rows are asked
+        first: where they already choose every guideline (a table of every kind of case),
+        the whole table is not asked, and the query is the whole one."""
+        every = LibrarySql(self.library, "duckdb", treatments=treatments,
+                           table=self.table).choosable
+        found: list[str] | None = None
+        for first in (CHOICE_SAMPLE, None):
+            script = cached(self.library, ("choices", str(first), *key),
+                            lambda: LibrarySql(self.library, "duckdb", treatments=treatments,
+                                               table=self.table).choices("cases", first))
+            if not script:
+                return None
+            *declare, question = script
+            for statement in declare:
+                self.con.execute(statement)
+            found = sorted(g for (g,) in self.con.execute(question).fetchall() if g is not None)
+            if len(found) == len(every):
+                return None  # every one is chosen: nothing to leave out
+        return found
 
     # ---- inputs
     def load_cases(self, cases: Iterable[Case]) -> int:

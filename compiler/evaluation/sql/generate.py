@@ -1128,20 +1128,33 @@ class LibrarySql:
         return exp.select(exp.Star(), exp.alias_(gid, "gid", quoted=True)).from_(
             _subq(rows, "r"), copy=False)
 
-    def choices(self, cases: str = "cases") -> list[str]:
-        """The statements of a query for the deciding guidelines the rows of `cases` choose
-        (`gid`, one row each; NULL for rows none decides), where no surgery is decided first:
-        a guideline no row chooses can then be left out of the library's query (`chosen`),
-        which gives the same records with less work a row (each of its columns costs every
-        row something, though computed only for the rows that chose it). Empty where there is
-        nothing to leave out: fewer than two guidelines, or a surgery decided first (the
-        choice of the rows linked to it depends on its decision)."""
+    @property
+    def choosable(self) -> list[str]:
+        """The ids of the deciding guidelines whose choice by the rows `choices` can ask,
+        where no surgery is decided first (otherwise none: the choice of the rows linked to
+        a surgery depends on its decision), and only where there are two or more (else
+        there is nothing to leave out)."""
         if self.present is None or facts.LINKED_TREATMENT in self.present:
             return []
-        rest = [c for c in self.deciders if self._admits(c, False)]
-        if len(rest) < 2:
+        rest = [c.ir.id for c in self.deciders if self._admits(c, False)]  # type: ignore[union-attr]
+        return rest if len(rest) >= 2 else []
+
+    def choices(self, cases: str = "cases", first: int | None = None) -> list[str]:
+        """The statements of a query for the deciding guidelines the rows of `cases` choose
+        (`gid`, one row each; NULL for rows none decides), of its `first` rows if given: a
+        guideline no row chooses can be left out of the library's query (`chosen`), which
+        then gives the same records with less work a row (each of its columns costs every
+        row something, though computed only for the rows that chose it). Empty where there
+        is nothing to ask (`choosable`)."""
+        ids = set(self.choosable)
+        if not ids:
             return []
-        chosen = self.choose(self.rows(exp.to_table(cases)), rest)
+        rest = [c for c in self.deciders if c.ir.id in ids]  # type: ignore[union-attr]
+        source: exp.Expression = exp.to_table(cases)
+        if first is not None:
+            source = exp.Subquery(this=exp.select(exp.Star()).from_(source, copy=False)
+                                  .limit(int(first)))
+        chosen = self.choose(self.rows(source), rest)
         q = exp.select(col("gid")).distinct().from_(_subq(chosen, "c"), copy=False)
         return [*self.words.declare(), q.sql(dialect=self.dialect, identify=True)]
 
