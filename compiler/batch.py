@@ -105,7 +105,8 @@ def work(unit: Unit) -> Done:
             done.notes.extend(f"error: {inert(x)}" for x in str(item).split("\n"))
             continue
         done.cases += 1
-        done.notes.extend(f"warning: {inert(w)}" for w in item.warnings)
+        if item.warnings:
+            done.notes.extend(f"warning: {inert(w)}" for w in item.warnings)
         done.out.append(_per_case(lib, job, item, unit.file, done))
     return done
 
@@ -118,6 +119,8 @@ def _per_case(lib: Library, job: Job, case: Case, file: str, done: Done) -> Any:
     if job.keep:
         done.reviews.extend(reviews)
     if job.format == "jsonl":
+        if len(reviews) == 1:  # most cases: one request
+            return render.json_line(render.to_json(reviews[0], job.path))
         return b"".join(render.json_line(render.to_json(r, job.path)) for r in reviews)
     if job.format == "json":
         return [render.to_json(r, job.path) for r in reviews]

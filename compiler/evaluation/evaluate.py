@@ -672,6 +672,7 @@ class Evaluator:
         comp = Compiler(g)
         self.def_index = comp.def_index
         self.defs = comp.def_fns
+        self.n_defs = len(self.defs)  # the length of a request's list of their values
         self._refs = [comp.expr(ir.DefRef(type=d.expr.type, name=d.name))
                       for d in g.definitions.values()]
         self.applies: Fn = comp.expr(p.applies) if p.applies is not None else (lambda c: False)
@@ -774,7 +775,7 @@ class Evaluator:
         if applied is not None:
             c.defs = applied
         else:
-            c.defs = [_UNSET] * len(self.defs)
+            c.defs = [_UNSET] * self.n_defs
             applies = self.applies(c)
             if applies is not True:
                 return Determination(g.id, case.case_id, request["id"], "not_applicable",

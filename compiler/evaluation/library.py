@@ -72,7 +72,7 @@ def _applicable(guidelines: list[Compiled], case: Case,
     out = []
     for g in guidelines:
         ev = g.evaluator
-        defs = ctx.defs = [_UNSET] * len(ev.defs)  # definitions compute on first use
+        defs = ctx.defs = [_UNSET] * ev.n_defs  # definitions compute on first use
         if ev.applies(ctx) is True:
             out.append((g, defs))
     return out
@@ -274,21 +274,18 @@ class Library:
             why += "; " + _tie_words(chosen, applicable[1:])
         return chosen, head, why
 
-    def _epoch(self, day: dt.date) -> int:
-        """Which span of dates with the same guidelines in force holds `day`."""
-        return bisect.bisect_right(self._bounds_of_force, day)
-
-    def _in_force(self, treatment: Any, day: dt.date, epoch: int,
-                  whose: dict[str, str | None]
+    def _in_force(self, treatment: Any, day: dt.date, epoch: int, jurisdiction: str | None,
+                  payer: str | None
                   ) -> tuple[list[Compiled], list[Compiled], list[Compiled]]:
         """The guidelines in force for this treatment, day (in `epoch`) and case (memoized per
         epoch: a bulk run sees few distinct ones): all of them, those that may decide, and
         the layers."""
-        key = (treatment, epoch, whose["jurisdiction"], whose["payer"])
+        key = (treatment, epoch, jurisdiction, payer)
         found = self._in_force_memo.get(key)
         if found is None:
             if len(self._in_force_memo) > 20_000:
                 self._in_force_memo.clear()
+            whose = {"jurisdiction": jurisdiction, "payer": payer}
             in_force = [g for g in self.candidates(treatment) if g.ir is not None
                         and g.ir.in_force(day) and g.ir.in_scope(whose)]
             found = self._in_force_memo[key] = (
@@ -339,31 +336,35 @@ class Library:
         day = as_of or case.review_date
         if as_of is not None:
             case = replace(case, review_date=as_of)
-        whose = {"jurisdiction": case.jurisdiction, "payer": case.payer}
-        epoch = self._epoch(day)
-        in_force, deciders, layers = self._in_force(request.get("treatment"), day, epoch, whose)
+        treatment = request.get("treatment")
+        # Which span of dates with the same guidelines in force holds the day.
+        epoch = bisect.bisect_right(self._bounds_of_force, day)
+        in_force, deciders, layers = self._in_force(treatment, day, epoch, case.jurisdiction,
+                                                    case.payer)
         found_defs = _applicable(deciders, case, request)
-        applicable = [g for g, _ in found_defs]
-        if not applicable:
+        if not found_defs:
             det = Determination("", case.case_id, request["id"], "not_applicable",
                                 request.get("visits"), None, [], [])
-            why = self._none_in_force(case, request, day, whose)
+            why = self._none_in_force(case, request, day, {"jurisdiction": case.jurisdiction,
+                                                           "payer": case.payer})
             return Review(case, request, None, why, det, day)
         # The choice depends on the guidelines that apply and those in force (the same for the
         # whole epoch of the review date), not on the day itself, which its words only name.
-        key = (tuple(map(id, applicable)), request.get("treatment"), epoch,
-               whose["jurisdiction"], whose["payer"])
+        key = (*[id(g) for g, _ in found_defs], treatment, epoch, case.jurisdiction, case.payer)
         found = self._choices.get(key)
         if found is None:
             if len(self._choices) > 20_000:  # keep the memo small, whatever the input
                 self._choices.clear()
+            applicable = [g for g, _ in found_defs]
             chosen, head, tail = self._choose(applicable, request)
             found = self._choices[key] = (chosen, head, tail + self._tier_words(
                 chosen, in_force, applicable, request))
         chosen, head, tail = found
         why = f"{head}{day}{tail}"
-        det = chosen.evaluator.evaluate(case, request,
-                                        next(d for g, d in found_defs if g is chosen))
+        for g, defs in found_defs:
+            if g is chosen:
+                break
+        det = chosen.evaluator.evaluate(case, request, defs)
         applied: list[str] = []
         for layer, defs in _applicable(layers, case, request) if layers else ():
             det, words = _beside(det, layer.evaluator.evaluate(case, request, defs))
