@@ -371,7 +371,8 @@ class _Batch:
         self.jobs = 1 if job.keep or self.total < batch.MIN_PARALLEL else jobs
         self.problems = 0
 
-    def __iter__(self) -> Iterator[Any]:
+    def runs(self) -> "Iterator[batch.Done]":
+        """The results a run of cases at a time (each case's output in `out`)."""
         with batch.Runner(self.lib, self.job, self.jobs) as runner:
             todo = batch.units(self.files, batch.chunk_size(self.total, self.jobs))
             for done in _progress(runner.results(todo), self.total, self.total,
@@ -379,8 +380,12 @@ class _Batch:
                 for note in done.notes:
                     typer.echo(note, err=True)
                 self.problems += done.problems
-                yield from done.out
-                yield from ((None, rv) for rv in done.reviews)
+                yield done
+
+    def __iter__(self) -> Iterator[Any]:
+        for done in self.runs():
+            yield from done.out
+            yield from ((None, rv) for rv in done.reviews)
 
 
 def _review_out(lib: "Library", job: "batch.Job", files: list[Path], jobs: int,
@@ -390,6 +395,10 @@ def _review_out(lib: "Library", job: "batch.Job", files: list[Path], jobs: int,
     kept: list[Review] = []
     records: list[dict[str, Any]] = []
     results = _Batch(lib, job, files, jobs)
+    if job.format == "jsonl" and not job.keep:  # each run's lines written at once
+        for done in results.runs():
+            stream.write(b"".join(done.out))
+        return results.problems, kept
     first = True
     for item in results:
         if isinstance(item, tuple):  # a kept review

@@ -64,11 +64,13 @@ def settle(det: Determination, request: dict[str, Any]) -> tuple[str, int | None
     return det.decision, det.certified, None
 
 
-def _applicable(guidelines: list[Compiled], case: Case,
-                request: dict[str, Any]) -> list[tuple[Compiled, list[Any]]]:
+def _applicable(guidelines: list[Compiled], case: Case, request: dict[str, Any],
+                ctx: Ctx | None = None) -> list[tuple[Compiled, list[Any]]]:
     """The guidelines whose `applies when` holds for the request, each with its definitions'
-    values as far as that condition computed them (its evaluation goes on from them)."""
-    ctx = Ctx(case, request)
+    values as far as that condition computed them (its evaluation goes on from them).
+    `ctx`: the request's, if made (its definitions' values are replaced)."""
+    if ctx is None:
+        ctx = Ctx(case, request)
     out = []
     for g in guidelines:
         ev = g.evaluator
@@ -341,7 +343,8 @@ class Library:
         epoch = bisect.bisect_right(self._bounds_of_force, day)
         in_force, deciders, layers = self._in_force(treatment, day, epoch, case.jurisdiction,
                                                     case.payer)
-        found_defs = _applicable(deciders, case, request)
+        ctx = Ctx(case, request)
+        found_defs = _applicable(deciders, case, request, ctx)
         if not found_defs:
             det = Determination("", case.case_id, request["id"], "not_applicable",
                                 request.get("visits"), None, [], [])
@@ -366,7 +369,7 @@ class Library:
                 break
         det = chosen.evaluator.evaluate(case, request, defs)
         applied: list[str] = []
-        for layer, defs in _applicable(layers, case, request) if layers else ():
+        for layer, defs in _applicable(layers, case, request, ctx) if layers else ():
             det, words = _beside(det, layer.evaluator.evaluate(case, request, defs))
             applied.append(layer.ir.id)  # type: ignore[union-attr]
             why += f"; {layer.ir.title} ({layer.ir.id}) applies beside it{words}"  # type: ignore[union-attr]
