@@ -685,10 +685,9 @@ class Evaluator:
         ]
         self._whens: list[Fn] = [cr.when or _always for cr in self.rules]
         self._qfield = g.quantity_field  # a property of the guideline: read once here
-        # Parallel lists, so the per-case loop reads locals rather than attributes.
-        self._nodes = [cr.node for cr in self.rules]
-        self._runs = [cr.run for cr in self.rules]
-        self._overridden_by = [cr.overridden_by for cr in self.rules]
+        # What the per-case loop reads of each rule, as one tuple a rule (locals, not
+        # attributes).
+        self._steps = [(cr, cr.node, cr.run, cr.overridden_by) for cr in self.rules]
         for cr in self.rules:
             cr.fillers = self._fillers(cr.rule)
             cr.citation = cr.rule.citation
@@ -787,8 +786,7 @@ class Evaluator:
         failed, allowance = False, None
         certified: int | None
         append = trace.append
-        for cr, node, run, overridden_by, guard in zip(self.rules, self._nodes, self._runs,
-                                                       self._overridden_by, guards):
+        for (cr, node, run, overridden_by), guard in zip(self._steps, guards):
             if guard is not True:
                 append((node, "not applicable", _WHEN_FALSE if guard is False else _WHEN_U))
                 continue
