@@ -138,6 +138,14 @@ def test_spark_decides_10000_generated_cases_as_python_does(lib):
             _unnamed_term_table(lib, bad)
             engine.load_parquet(bad)
             assert engine.warnings == [f"{bad}: {UNNAMED_WARNING}"]
+            # Columns of other types are refused before any row is read, as DuckDB's
+            # engine refuses them, each named with the type it has and the one expected.
+            _mistyped_table(lib, bad)
+            with pytest.raises(casesmod.CaseError) as refused:
+                engine.load_parquet(bad)
+            assert str(refused.value).startswith(f"{bad}: not a cases table: ")
+            for words in MISTYPED["spark"]:
+                assert words in str(refused.value), (words, str(refused.value))
     finally:
         engine.stop()
     assert n > 15_000
@@ -300,6 +308,30 @@ def _badly_worded_table(lib: Library, path: Path) -> None:
     duck._read_rows(duckdb.connect(), str(lines), lay).write_parquet(str(path))
 
 
+def _mistyped_table(lib: Library, path: Path) -> None:
+    """A cases table made elsewhere whose review date is text, and whose requests (giving
+    only their id, treatment and visits) hold the visits as text."""
+    from guidec.compiler.evaluation.sql import table
+    cases, _ = _generated(lib, 40, seed=3)
+    lay = table.layout(lib.schema)
+    rows = [table.row(c, n, lay) for n, c in enumerate(cases)]
+    lines = path.with_suffix(".jsonl")
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    con = duckdb.connect()
+    duck._read_rows(con, str(lines), lay).create("t")
+    where = sqlglot.exp.Literal.string(str(path)).sql("duckdb")
+    con.execute("COPY (SELECT * REPLACE (CAST(review_date AS VARCHAR) AS review_date, "
+                "list_transform(requests, lambda r: {'id': r.id, 'treatment': r.treatment, "
+                f"'visits': CAST(r.visits AS VARCHAR)}}) AS requests) FROM t) TO {where} "
+                "(FORMAT parquet)")
+
+
+MISTYPED = {"duckdb": ["column `review_date` has type VARCHAR; expected DATE",
+                       "field `requests[].visits` has type VARCHAR; expected BIGINT"],
+            "spark": ["column `review_date` has type STRING; expected DATE",
+                      "field `requests[].visits` has type STRING; expected BIGINT"]}
+
+
 def _unnamed_term_table(lib: Library, path: Path) -> None:
     """A cases table whose history holds, in three rows, a term in snake_case that no
     guideline names (`physio_therapy`): a warning, not a refusal."""
@@ -327,6 +359,17 @@ WORDS_REFUSED = [
     "case_no 8 (gen-", "field `findings.current_medications` has value \"Gabapentin 300mg\": "
     "expected a term in snake_case", "field `history[0].treatment` has value \"Physical_Therapy\": expected "
     "a term in snake_case"]
+
+
+def test_a_table_whose_columns_have_other_types_is_refused_naming_each(tmp_path, lib):
+    bad = tmp_path / "mistyped.parquet"
+    _mistyped_table(lib, bad)
+    with pytest.raises(casesmod.CaseError) as refused:
+        duck.DuckEngine(lib).load_parquet(bad)
+    assert str(refused.value).startswith(f"{bad}: not a cases table: ")
+    assert "guidec cases convert" in str(refused.value)
+    for words in MISTYPED["duckdb"]:
+        assert words in str(refused.value), (words, str(refused.value))
 
 
 def test_a_table_that_breaks_the_case_contract_is_refused_naming_rows_and_fields(tmp_path,

@@ -160,9 +160,7 @@ class DuckEngine:
                 if name != "requests" or fields is None:
                     problems.append(f"column `{name}` has type {have[name]}; expected {t}")
         if problems:
-            raise CaseError(f"{path}: not a cases table: " + "; ".join(problems[:5]) +
-                            ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
-                            " (write one with `guidec cases convert FILE -o cases.parquet`)")
+            raise CaseError(table.refusal(path, problems))
         # The rows are numbered in the file's order: `case_no` is that number, so the
         # records come back in the order of the file's rows (as a case file's lines do),
         # whatever numbers the file's own column holds.
@@ -284,13 +282,7 @@ def _request_fields(t: Any, lay: table.Layout, problems: list[str]) -> list[str]
     want = {k: exp.DataType.build(v, dialect="spark").sql("duckdb")
             for k, v in lay.records["request"].items()}
     have = {k: str(v) for k, v in entry.children}
-    for k, v in have.items():
-        if k not in want:
-            problems.append(f"column `requests` has the field `{k}`, which no guideline "
-                            "declares and the case contract does not know")
-        elif _norm(v) != _norm(want[k]):
-            problems.append(f"field `requests[].{k}` has type {v}; expected {want[k]}")
-    problems += table.request_gaps(have)
+    problems += table.request_problems(have, want, lambda a, b: _norm(a) == _norm(b))
     return [k for k in want if k in have]
 
 

@@ -47,13 +47,42 @@ def _statistics(path: str | Path) -> dict[str, set[str]] | None:
         return None
 
 
-def _request_fields(schema: Any) -> list[str] | None:
-    """The fields of the requests of a table's Spark schema (None: not a list of structs)."""
-    try:
-        entry = schema["requests"].dataType.elementType
-        return list(entry.fieldNames())
-    except (KeyError, AttributeError):
-        return None
+def spelled(t: Any) -> str:
+    """A Spark data type spelled as the cases table's columns are (`Layout.columns`)."""
+    name = t.typeName()
+    if name == "struct":
+        return "STRUCT<" + ", ".join(f"`{f.name}`: {spelled(f.dataType)}"
+                                     for f in t.fields) + ">"
+    if name == "array":
+        return f"ARRAY<{spelled(t.elementType)}>"
+    return str(t.simpleString()).upper()
+
+
+def _same(a: str, b: str) -> bool:
+    return a.replace(" ", "").upper() == b.replace(" ", "").upper()
+
+
+def column_problems(schema: Any, lay: table.Layout) -> tuple[list[str], list[str] | None]:
+    """What is wrong with a table's columns (Spark's schema of it) against the cases table
+    (as DuckDB's engine checks them: each column there, of its type), and the fields of its
+    requests where they leave some out (else None)."""
+    have = {f.name: f.dataType for f in schema.fields}
+    problems: list[str] = []
+    fields: list[str] | None = None
+    for name, want in lay.columns().items():
+        t = have.get(name)
+        if t is None:
+            problems.append(f"column `{name}` is missing (expected {want})")
+        elif _same(spelled(t), want):
+            continue
+        elif (name == "requests" and t.typeName() == "array"
+              and t.elementType.typeName() == "struct"):  # it may leave fields out
+            entry = {f.name: spelled(f.dataType) for f in t.elementType.fields}
+            problems += table.request_problems(entry, lay.records["request"], _same)
+            fields = [k for k in lay.records["request"] if k in entry]
+        else:
+            problems.append(f"column `{name}` has type {spelled(t)}; expected {want}")
+    return problems, fields
 
 
 class SparkEngine:
@@ -88,12 +117,12 @@ class SparkEngine:
     def load_parquet(self, path: str | Path) -> int:
         df = self.spark.read.parquet(str(path))
         df.createOrReplaceTempView("cases")
-        # Its requests may leave out fields none of them documents (not
-        # `table.REQUEST_REQUIRED`): the query gives each request them back, undocumented.
-        fields = _request_fields(df.schema)
-        gaps = table.request_gaps(fields) if fields is not None else []
-        if gaps:
-            raise CaseError(f"{path}: not a cases table: " + "; ".join(gaps))
+        # Its columns of their types (as DuckDB's engine checks them); its requests may
+        # leave out fields none of them documents (not `table.REQUEST_REQUIRED`): the query
+        # gives each request them back, undocumented.
+        problems, fields = column_problems(df.schema, self.lay)
+        if problems:
+            raise CaseError(table.refusal(path, problems))
         lay = self.lay if fields is None else self.lay.with_requests(fields)
         # The contract first (as DuckDB's engine): one pass finds what is broken, and only
         # then are the rows that break it looked for. A table on this machine's disk has its

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Collection
+from typing import Any, Callable, Collection, Mapping
 
 from ...model import facts
 from ...model.cases import Case
@@ -32,6 +32,29 @@ def request_gaps(fields: Collection[str]) -> list[str]:
     """What a table whose requests give these fields lacks, in the words of a refusal."""
     return [f"column `requests` lacks the field `{k}`, which every request gives"
             for k in REQUEST_REQUIRED if k not in fields]
+
+def request_problems(have: Mapping[str, str], want: Mapping[str, str],
+                     same: Callable[[str, str], bool]) -> list[str]:
+    """What is wrong with a `requests` column whose entries have the fields `have` (name →
+    type, as the engine spells it) where the contract's are `want` (spelled the same way):
+    a field of another type (`same` compares two), one the contract does not know, one every
+    request gives left out. Other fields may be left out (undocumented in every request)."""
+    problems = []
+    for k, v in have.items():
+        if k not in want:
+            problems.append(f"column `requests` has the field `{k}`, which no guideline "
+                            "declares and the case contract does not know")
+        elif not same(v, want[k]):
+            problems.append(f"field `requests[].{k}` has type {v}; expected {want[k]}")
+    return problems + request_gaps(have)
+
+
+def refusal(path: object, problems: list[str]) -> str:
+    """The words refusing a Parquet file that is not a cases table (its first problems)."""
+    return (f"{path}: not a cases table: " + "; ".join(problems[:5]) +
+            ("" if len(problems) <= 5 else f"; and {len(problems) - 5} more") +
+            " (write one with `guidec cases convert FILE -o cases.parquet`)")
+
 
 # Fields of a request that the case contract has beside the declared facts.
 _REQUEST_EXTRA = {"id": "STRING", "diagnoses": "ARRAY<STRING>", "quantity": "DOUBLE",
