@@ -123,6 +123,22 @@ def test_spark_decides_10000_generated_cases_as_python_does(lib):
             steps = dict(engine.steps)
             assert "a_chosen" not in steps and "mtus.opioids" not in steps["b_chosen"]
             assert _check_same(lib, few, engine, by_id) > len(few)
+            # Rows that all choose physical medicine: once the choice is made, the steps
+            # after it leave out the therapy guidelines no row chose (as DuckDB's query
+            # does), and the records are still Python's.
+            chose: dict[str, set[str]] = {}
+            for r in differential.python_records(lib, few):
+                chose.setdefault(r["case_id"], set()).add(
+                    r["guideline"]["id"] if r["guideline"] else "")
+            pm = "mtus.chronic_pain.physical_medicine"
+            only_pm = [c for c in few if chose[c.case_id] == {pm}]
+            duck.convert(only_pm, table, lib)
+            engine.load_parquet(table)
+            assert _check_same(lib, only_pm, engine, by_id) >= len(only_pm) > 30
+            after = " ".join(sql for name, sql in engine.ran if name != "b_chosen")
+            assert pm in after and "mtus.postsurgical" not in after
+            assert "odg.physical_therapy" not in after
+            assert "odg.physical_therapy" in dict(engine.ran)["b_chosen"]
             bad = Path(tmp) / "made-elsewhere.parquet"
             _broken_table(lib, bad)
             with pytest.raises(casesmod.CaseError) as refused:

@@ -85,6 +85,11 @@ def column_problems(schema: Any, lay: table.Layout) -> tuple[list[str], list[str
     return problems, fields
 
 
+# The step of the query that makes the choice of guideline for each row (where no surgery is
+# decided first: `LibrarySql.choosable`).
+CHOICE_STEP = "b_chosen"
+
+
 class SparkEngine:
     def __init__(self, library: Library, master: str = "local[*]",
                  app_name: str = "guidec", path: bool = False) -> None:
@@ -100,6 +105,9 @@ class SparkEngine:
         self.library = library
         self.lay = table.layout(library.schema)
         self.steps: list[tuple[str, str]] = []  # made for the table loaded (load_parquet)
+        self.ran: list[tuple[str, str]] = []  # the steps last run (`frame`)
+        self.choosable: list[str] = []  # guidelines whose choice the rows make (`frame`)
+        self._made: tuple[list[str], table.Layout] = ([], self.lay)
         self.warnings: list[str] = []  # of the table loaded: terms no guideline names
         self.spark = (SparkSession.builder.master(master).appName(app_name)
                       .config("spark.ui.enabled", "false")
@@ -141,20 +149,47 @@ class SparkEngine:
         # and plans a deep query slowly: each step is computed once and checkpointed (its
         # plan cut), then read by the next.
         treatments = distinct["requests.treatment"]
-        self.steps = cached(self.library, ("steps", "spark", str(self.path), *treatments,
-                                           *self.lay.left_out(lay)),
-                            lambda: LibrarySql(self.library, "spark", path=self.path,
-                                               treatments=treatments, table=lay).steps("cases"))
+        self._made = (treatments, lay)
+        self.steps = self._steps()
+        self.choosable = LibrarySql(self.library, "spark", treatments=treatments,
+                                    table=lay).choosable
         return n
 
+    def _steps(self, chosen: list[str] | None = None) -> list[tuple[str, str]]:
+        """The query's steps for the table loaded; `chosen`: for these deciding guidelines
+        only (`LibrarySql`)."""
+        treatments, lay = self._made
+        key = ("steps", "spark", str(self.path), *treatments, *self.lay.left_out(lay),
+               *(() if chosen is None else (f"chosen:{','.join(chosen)}",)))
+        steps: list[tuple[str, str]] = cached(
+            self.library, key, lambda: LibrarySql(self.library, "spark", path=self.path,
+                                                  treatments=treatments, table=lay,
+                                                  chosen=chosen).steps("cases"))
+        return steps
+
     def frame(self) -> Any:
+        """The records, each step of the query computed once. Once the choice is made
+        (`b_chosen`), the guidelines no row chose are left out of the steps after it (as
+        DuckDB's engine leaves them out of its query): the same records, with less work."""
         cached = []
-        for name, sql in self.steps[:-1]:
+        steps = self.steps
+        k = 0
+        while k < len(steps) - 1:
+            name, sql = steps[k]
             df = self.spark.sql(sql).localCheckpoint(eager=True)
             df.createOrReplaceTempView(name)
             cached.append(df)
+            if name == CHOICE_STEP and self.choosable:
+                found = sorted(row[0] for row in self.spark.sql(
+                    f"SELECT DISTINCT gid FROM `{CHOICE_STEP}` WHERE gid IS NOT NULL").collect())
+                if len(found) < len(self.choosable):
+                    fewer = self._steps(found)
+                    names = [n for n, _ in fewer]
+                    steps = steps[:k + 1] + fewer[names.index(CHOICE_STEP) + 1:]
+            k += 1
         self._cached = cached
-        return self.spark.sql(self.steps[-1][1]).select(
+        self.ran = steps
+        return self.spark.sql(steps[-1][1]).select(
             *RECORD_FIELDS, *(("path",) if self.path else ()), "case_no", "request_no")
 
     def records(self) -> Iterator[dict[str, Any]]:
