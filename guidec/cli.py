@@ -395,16 +395,15 @@ def _review_out(lib: "Library", job: "batch.Job", files: list[Path], jobs: int,
     kept: list[Review] = []
     records: list[dict[str, Any]] = []
     results = _Batch(lib, job, files, jobs)
-    if job.format == "jsonl" and not job.keep:  # each run's lines written at once
+    if job.format == "jsonl":  # each run's lines written at once
         for done in results.runs():
             stream.write(b"".join(done.out))
+            kept.extend(done.reviews)
         return results.problems, kept
     first = True
     for item in results:
         if isinstance(item, tuple):  # a kept review
             kept.append(item[1])
-        elif job.format == "jsonl":
-            stream.write(item)
         elif job.format == "json":
             records.extend(item)
         else:  # a case's letters; cases apart by a blank line

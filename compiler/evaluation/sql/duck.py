@@ -23,8 +23,8 @@ from sqlglot import exp
 from ...model.cases import Case, CaseError
 from ..library import Library
 from . import table
-from .generate import (LibrarySql, cached, contract_checks, contract_found, contract_message,
-                       contract_problems, contract_profile, unknown_terms)
+from .generate import (LibrarySql, cached, chosen_key, contract_checks, contract_found,
+                       contract_message, contract_problems, contract_profile, unknown_terms)
 
 # DuckDB's memory when none is given: at most this, and at most half the machine's. Beyond it
 # the query's sort spills to a temporary folder (removed afterwards), so a table of any size is
@@ -99,8 +99,7 @@ class DuckEngine:
             key = ("duckdb", str(self.path), *treatments, *self.lay.left_out(self.table))
             chosen = self._chosen(treatments, key)
             *declare, self._sql = cached(
-                self.library, ("script", *key, *(() if chosen is None  # no term holds a ':'
-                                                     else (f"chosen:{','.join(chosen)}",))),
+                self.library, ("script", *key, *chosen_key(chosen)),
                 lambda: LibrarySql(self.library, "duckdb", path=self.path,
                                    treatments=treatments, table=self.table,
                                    chosen=chosen).script("cases"))

@@ -1087,7 +1087,7 @@ class LibrarySql:
         gs = [c for c in library.guidelines if c.ir is not None and
               (present is None or _admits_any(c, present))]
         picked = None if chosen is None else frozenset(chosen)
-        if picked is not None and (present is None or facts.LINKED_TREATMENT in present):
+        if picked is not None and not self._one_phase:
             raise SqlError("the guidelines the rows choose are known only where no surgery "
                            "is decided first (see `choices`)")
         self.deciders = _order(c for c in gs if not c.ir.layer and  # type: ignore[union-attr]
@@ -1129,14 +1129,23 @@ class LibrarySql:
             _subq(rows, "r"), copy=False)
 
     @property
+    def _one_phase(self) -> bool:
+        """Is no surgery decided first (the table requests none)? Every row is then decided
+        in one phase, by the guidelines of `_rest`."""
+        return self.present is not None and facts.LINKED_TREATMENT not in self.present
+
+    def _rest(self) -> list[Compiled]:
+        """The deciding guidelines that can decide a request other than a surgery (every
+        request, where no surgery is decided first)."""
+        return [c for c in self.deciders if self._admits(c, False)]
+
+    @property
     def choosable(self) -> list[str]:
         """The ids of the deciding guidelines whose choice by the rows `choices` can ask,
         where no surgery is decided first (otherwise none: the choice of the rows linked to
         a surgery depends on its decision), and only where there are two or more (else
         there is nothing to leave out)."""
-        if self.present is None or facts.LINKED_TREATMENT in self.present:
-            return []
-        rest = [c.ir.id for c in self.deciders if self._admits(c, False)]  # type: ignore[union-attr]
+        rest = [c.ir.id for c in self._rest()] if self._one_phase else []  # type: ignore[union-attr]
         return rest if len(rest) >= 2 else []
 
     def choices(self, cases: str = "cases", first: int | None = None) -> list[str]:
@@ -1146,15 +1155,13 @@ class LibrarySql:
         then gives the same records with less work a row (each of its columns costs every
         row something, though computed only for the rows that chose it). Empty where there
         is nothing to ask (`choosable`)."""
-        ids = set(self.choosable)
-        if not ids:
+        if not self.choosable:
             return []
-        rest = [c for c in self.deciders if c.ir.id in ids]  # type: ignore[union-attr]
         source: exp.Expression = exp.to_table(cases)
         if first is not None:
             source = exp.Subquery(this=exp.select(exp.Star()).from_(source, copy=False)
                                   .limit(int(first)))
-        chosen = self.choose(self.rows(source), rest)
+        chosen = self.choose(self.rows(source), self._rest())
         q = exp.select(col("gid")).distinct().from_(_subq(chosen, "c"), copy=False)
         return [*self.words.declare(), q.sql(dialect=self.dialect, identify=True)]
 
@@ -1348,10 +1355,10 @@ class LibrarySql:
         """The library's reviews of every request of `cases`, one record a request."""
         source = exp.to_table(cases) if isinstance(cases, str) else cases
         surgery = [c for c in self.deciders if self._admits(c, True)]
-        rest = [c for c in self.deciders if self._admits(c, False)]
+        rest = self._rest()
         first_rows = exp.select(exp.Star()).from_(exp.to_table("rows"), copy=False).where(
             T("request.treatment = :t", t=lit(facts.LINKED_TREATMENT)), copy=False)
-        if self.present is not None and facts.LINKED_TREATMENT not in self.present:
+        if self._one_phase:
             # No surgery is requested in the table: no request is decided first, none is
             # linked to one (`_linked` would give every row back unchanged).
             # Decided in one pass (`_fused`), the rows are projections of the table's rows
@@ -1790,6 +1797,12 @@ def compile_library(library: Library, dialect: str = "duckdb", cases: str = "cas
                                    lambda: LibrarySql(library, dialect).script(cases,
                                                                                 pretty=pretty))
     return statements
+
+
+def chosen_key(chosen: Sequence[str] | None) -> tuple[str, ...]:
+    """The part of a cache key that names the deciding guidelines a query was made for
+    (`LibrarySql(chosen=...)`): none where it was made for all (no term holds a ':')."""
+    return () if chosen is None else (f"chosen:{','.join(chosen)}",)
 
 
 def cached(library: Library, what: tuple[str, ...], compute: Callable[[], Any]) -> Any:

@@ -16,8 +16,8 @@ from ...model.cases import CaseError
 from ..library import Library
 from . import table
 from .duck import RECORD_FIELDS, kept_by_statistics, tidy
-from .generate import (LibrarySql, cached, contract_checks, contract_found, contract_message,
-                       contract_problems, contract_profile, unknown_terms)
+from .generate import (LibrarySql, cached, chosen_key, contract_checks, contract_found,
+                       contract_message, contract_problems, contract_profile, unknown_terms)
 
 
 def java_problem() -> str | None:
@@ -160,7 +160,7 @@ class SparkEngine:
         only (`LibrarySql`)."""
         treatments, lay = self._made
         key = ("steps", "spark", str(self.path), *treatments, *self.lay.left_out(lay),
-               *(() if chosen is None else (f"chosen:{','.join(chosen)}",)))
+               *chosen_key(chosen))
         steps: list[tuple[str, str]] = cached(
             self.library, key, lambda: LibrarySql(self.library, "spark", path=self.path,
                                                   treatments=treatments, table=lay,
