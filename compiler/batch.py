@@ -13,11 +13,11 @@ import datetime as dt
 import gc
 import multiprocessing
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..dsl.diagnostics import inert
+from ..dsl.records import field, record
 from .model import cases
 from .rendering import render
 from .model.cases import Case, CaseError
@@ -30,7 +30,7 @@ MIN_PARALLEL = 64
 GC_THRESHOLD = 20_000
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class Job:
     """What to make of each case: `review` records in a format, or `corpus` rows."""
 
@@ -42,7 +42,7 @@ class Job:
     keep: bool = False  # keep the Review objects (this process only: an HTML report)
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class Unit:
     """A case file, or a run of JSON Lines (byte offsets; the worker reads them itself)."""
 
@@ -51,7 +51,7 @@ class Unit:
     problem: CaseError | None = None  # the file cannot be read
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class Done:
     """What one unit gave: per case, its output; the notes for stderr, in order."""
 

@@ -14,13 +14,13 @@ file that cannot be read; GUIDEC_NO_CACHE=1 keeps nothing.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..dsl.diagnostics import Diagnostic
 from ..dsl.files import FileProblem, read_text
 from . import diskcache
+from ..dsl.records import record
 
 if TYPE_CHECKING:
     from .analysis.testing import TestResult
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 CLOCK = "N001"  # a finding that depends on how fast the solver was
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Options:
     tests: bool = True
     analysis: bool = True
@@ -42,7 +42,7 @@ class Options:
                      self.entries)).encode()
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class FileReport:
     path: str
     source: str
@@ -61,7 +61,7 @@ class FileReport:
         return len(self.tests) - self.passed
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class Report:
     files: list[FileReport]
     library: list[Diagnostic]  # findings across files

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..dsl.records import record
 from .model.cases import Case
 from .evaluation.library import Library
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class Row:
     case_id: str
     request: str

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 from .diagnostics import NO_SPAN, Span
+from .records import field, record
 
 
 def _span() -> Span:
@@ -15,24 +15,24 @@ def _span() -> Span:
 
 
 # ---------------------------------------------------------------- expressions
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Expr:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class IntLit(Expr):
     value: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Group(Expr):
     """`( inner )` as the author wrote it: kept so fmt never drops the author's grouping."""
 
     inner: Expr
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class NumberLit(Expr):
     """`2.5` (a decimal) or `20%` (a percent, the number 20): kept as written for fmt."""
 
@@ -41,29 +41,29 @@ class NumberLit(Expr):
     percent: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class DateLit(Expr):
     value: dt.date
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class BoolLit(Expr):
     value: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Duration(Expr):
     amount: int
     unit: str
     unit_span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class SetLit(Expr):
     terms: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Path(Expr):
     """`a.b.c`, or `history[filter].visits` where the filter applies to the first name."""
 
@@ -71,20 +71,20 @@ class Path(Expr):
     filter: Expr | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Unary(Expr):
     op: str  # "not" | "neg" | "documented" | "not_documented"
     operand: Expr
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Binary(Expr):
     op: str  # "and" "or" "==" "!=" "<" "<=" ">" ">=" "in" "not in" "+" "-" "*"
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class WithinAfter(Expr):
     """`within 6 months after X`: the review date falls in [X, X + 6 months]."""
 
@@ -92,7 +92,7 @@ class WithinAfter(Expr):
     anchor: Expr
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class InLast(Expr):
     """`X in last 12 months`: X falls in [review date - 12 months, review date]."""
 
@@ -100,20 +100,20 @@ class InLast(Expr):
     duration: Duration
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Aggregate(Expr):
     kind: str  # sum count any all latest earliest
     path: Path
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class AnyDiagnosis(Expr):
     valueset: str
     name_span: Span = _span()
     request: bool = False  # `any request diagnosis in`: the diagnoses the request names
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Cond(Expr):
     """`if C then A else B`: A when C is true, B when false, undocumented when C is."""
 
@@ -122,7 +122,7 @@ class Cond(Expr):
     otherwise: Expr
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CalendarYear(Expr):
     """`X in calendar year of Y`: two dates in the same calendar year."""
 
@@ -130,14 +130,14 @@ class CalendarYear(Expr):
     of: Expr
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Call(Expr):
     func: str
     args: tuple[Expr, ...]
 
 
 # ---------------------------------------------------------------- declarations
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Pages:
     ranges: tuple[tuple[int, int], ...]
     span: Span = _span()
@@ -148,7 +148,7 @@ class Pages:
         return ("p. " if single else "pp. ") + ", ".join(parts)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Citation:
     document: str | None
     pages: Pages | None
@@ -156,7 +156,7 @@ class Citation:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Header:
     id: str
     title: str
@@ -175,7 +175,7 @@ class Header:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ValueSet:
     name: str
     title: str | None
@@ -186,7 +186,7 @@ class ValueSet:
     code_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Definition:
     name: str
     title: str | None
@@ -195,14 +195,14 @@ class Definition:
     name_span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Section:
     title: str
     citations: tuple[Citation, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Quantity:
     amount: int | None
     unit: str | None
@@ -215,7 +215,7 @@ class Quantity:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Clause:
     """One keyword clause of a rule: `when`, `must`, `allow`, `cite` ..."""
 
@@ -228,7 +228,7 @@ class Clause:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Rule:
     kind: str  # require | limit | trial | deny
     name: str
@@ -239,7 +239,7 @@ class Rule:
     name_span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Expectation:
     decision: str | None  # None: no applicable guideline
     quantity: int | None
@@ -247,7 +247,7 @@ class Expectation:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Test:
     title: str
     case_file: str | None
@@ -257,7 +257,7 @@ class Test:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Comment:
     line: int
     column: int
@@ -272,7 +272,7 @@ TYPE_WORDS = {"bool": "yes/no", "int": "whole number", "decimal": "decimal", "pe
 KIND_OF_WORDS = {word: kind for kind, word in TYPE_WORDS.items()}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class FactDecl:
     """`fact findings.plateau: yes/no "a plateau in progress"`: a fact a guideline may read.
     `path` is ("history", "[]", "visits") for a field of every entry of a list."""
@@ -293,7 +293,7 @@ class FactDecl:
         return TYPE_WORDS.get(self.kind) or f"{self.kind} of {self.category}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class VocabTerm:
     name: str
     title: str | None
@@ -301,7 +301,7 @@ class VocabTerm:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Vocabulary:
     """`vocabulary procedure "Surgical procedures" = {lumbar_fusion "Lumbar fusion" ...}`."""
 
@@ -315,7 +315,7 @@ class Vocabulary:
 Item = ValueSet | Definition | Section | Rule | Test | FactDecl | Vocabulary
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Guideline:
     header: Header
     valuesets: tuple[ValueSet, ...]

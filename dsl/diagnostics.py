@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
 from typing import Iterable, Literal
+
+from .records import field, record
 
 Severity = Literal["error", "warning", "note"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class Span:
     """A range of source text: 1-based lines and columns, 0-based offsets."""
 
@@ -44,7 +45,7 @@ class Span:
 NO_SPAN = Span("<none>", 0, 0, 0, 0)
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class Diagnostic:
     """One finding. Codes are stable (E1xx syntax, E2xx names, E3xx types, W… warnings)."""
 
@@ -70,7 +71,7 @@ class Diagnostic:
         return out
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class Sink:
     """Collects diagnostics from every pass; nothing raises on the first error."""
 

@@ -8,7 +8,6 @@ import functools
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -18,6 +17,7 @@ from lark import Lark, Token, Transformer, v_args
 from . import ast
 from .diagnostics import Diagnostic, Sink, Span
 from .files import cache_dir
+from .records import record
 
 # Words for the terminals a user may be told were expected.
 _TERMINAL_WORDS = {
@@ -73,7 +73,7 @@ def grammar_text() -> str:
     return resources.files("guidec.grammar").joinpath("guideline.lark").read_text("utf-8")
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class ParseResult:
     guideline: ast.Guideline | None
     diagnostics: list[Diagnostic]

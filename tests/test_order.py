@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +11,7 @@ from guidec.compiler.model import cases, facts, graph
 from guidec.compiler.evaluation.evaluate import Evaluator
 from guidec.compiler import pipeline
 from guidec.compiler.pipeline import compile_file
+from guidec.dsl import records
 
 LIBRARY = sorted((ROOT / "guidelines").rglob("*.gl"))
 COMPILED = [c for c in (compile_file(p) for p in LIBRARY) if c.kind == "guideline"]
@@ -71,7 +71,7 @@ def test_permuting_rules_never_changes_a_determination(data, order_seed):
         assert compiled.ok and compiled.ir is not None
         rules = list(compiled.ir.rules)
         order_seed.shuffle(rules)
-        shuffled = Evaluator(graph.build(dataclasses.replace(compiled.ir, rules=tuple(rules))))
+        shuffled = Evaluator(graph.build(records.replace(compiled.ir, rules=tuple(rules))))
         assert _outcome(compiled.evaluator, case) == _outcome(shuffled, case), compiled.path
 
 

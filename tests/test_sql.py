@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -16,6 +15,7 @@ import sqlglot
 from guidec.compiler.analysis.casegen import CaseGenerator
 from guidec.compiler.evaluation.library import Library
 from guidec.compiler.evaluation.sql import differential, duck, generate
+from guidec.dsl.records import replace
 from guidec.compiler.model import cases as casesmod
 from guidec.compiler.pipeline import compile_file, find_guidelines
 

@@ -15,12 +15,12 @@ import datetime as dt
 import itertools
 import time
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import z3
 
 from ...dsl.diagnostics import Diagnostic, Span
+from ...dsl.records import field, record
 from ..model import facts, ir
 from ..pipeline import Compiled
 from .kept import kept as _kept, suppressed  # noqa: F401 - suppressed: re-exported
@@ -29,7 +29,7 @@ EPOCH = dt.date(1970, 1, 1)
 DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Options:
     entries: int = 2  # symbolic entries per list in the case
     timeout_ms: int = 2000  # per solver call
@@ -373,7 +373,7 @@ def _first(vals: list[Val]) -> Val:
 
 
 # ---------------------------------------------------------------- checks
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class _Model:
     """One guideline encoded: applicability and, per rule, whether it takes effect."""
 

@@ -8,10 +8,10 @@ verdict edge (rule → non-certified or modified) when the rule failed or cut in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...dsl.diagnostics import Diagnostic
+from ...dsl.records import field, record
 from ..pipeline import Compiled
 from .testing import TestResult
 
@@ -19,7 +19,7 @@ COUNTED_EDGES = {"flow", "verdict"}
 EFFECT = {"pass", "fail", "partial", "applies"}
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class Coverage:
     path: str
     nodes: set[str] = field(default_factory=set)

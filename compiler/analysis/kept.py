@@ -13,12 +13,12 @@ Which findings may be kept (none that depend on the clock) is the caller's rule.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import re
 from typing import Any, Callable
 
+from ...dsl import records
 from ...dsl.diagnostics import Diagnostic, Span
 from ..model import ir
 
@@ -46,11 +46,11 @@ class Logic:
             return "@"
         if x is None or isinstance(x, (str, int, float, bool, dt.date)):
             return x
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        if records.is_record(x):
             skip = _UNREAD.get(type(x), frozenset())
             return (type(x).__name__, tuple(
                 (f.name, self._canon(getattr(x, f.name), (*path, f.name)))
-                for f in dataclasses.fields(x) if f.name not in skip))
+                for f in records.fields(x) if f.name not in skip))
         if isinstance(x, dict):
             return ("dict", tuple((self._canon(k, (*path, "key", i)),
                                    self._canon(v, (*path, i)))
@@ -77,13 +77,13 @@ class Logic:
             return None
 
 
-@dataclasses.dataclass(frozen=True)
+@records.record(kw_only=False)
 class _Anchor:
     path: Path
 
 
 def _relocate(d: Diagnostic, where: Callable[[Any], Any]) -> Diagnostic:
-    return dataclasses.replace(d, span=where(d.span),
+    return records.replace(d, span=where(d.span),
                                notes=tuple((m, where(s)) for m, s in d.notes))
 
 

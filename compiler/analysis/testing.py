@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ...dsl.diagnostics import Span
+from ...dsl.records import record
 from ..model import ir
 from ..model.cases import Case, CaseError, from_dict, load
 from ..model.facts import Schema
@@ -13,7 +13,7 @@ from ..evaluation.evaluate import Determination
 from ..pipeline import Compiled
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class TestResult:
     guideline: str
     title: str

@@ -11,9 +11,9 @@ import calendar
 import datetime as dt
 import operator
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from ...dsl.records import field, record
 from ..model import facts
 from ..model import graph as graphmod
 from ..model import ir
@@ -55,7 +55,7 @@ class Ctx:
 Fn = Callable[[Ctx], Any]
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class Reason:
     rule: str
     kind: str  # fail | partial
@@ -68,7 +68,7 @@ class Reason:
                 "citation": self.citation}
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class Step:
     node: str
     outcome: str  # applies | does not apply | pass | fail | partial | not applicable | overridden
@@ -651,7 +651,7 @@ def _value_getter(name: str) -> Callable[[dict[str, Any], Ctx], str]:
     return lambda values, c: _show(values.get(name, U))
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class _CompiledRule:
     node: str
     rule: ir.Rule

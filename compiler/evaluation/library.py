@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
+from ...dsl.records import record, replace
 from ..model import facts, ir
 from ..model.cases import Case
 from .evaluate import _UNSET, Ctx, Determination
@@ -18,7 +18,7 @@ class LibraryError(Exception):
     """A library that does not compile; the message holds every located diagnostic."""
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class Review:
     """One request's review: the chosen guideline (or none), why, and the determination.
 

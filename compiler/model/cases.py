@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,6 +13,7 @@ import msgspec
 
 from ...dsl.diagnostics import did_you_mean, inert
 from ...dsl.files import FileProblem, decode, max_file_bytes, read_text
+from ...dsl.records import field, record
 from . import casemodel, facts
 
 # Limits for hostile case files (README, "Bad input").
@@ -25,7 +25,7 @@ class CaseError(Exception):
     """A case file that does not follow the contract; the message names the field and value."""
 
 
-@dataclass(slots=True)
+@record(frozen=False, kw_only=False)
 class Case:
     case_id: str
     review_date: dt.date

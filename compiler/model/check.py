@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Callable
 
 from ...dsl import ast
 from ...dsl.diagnostics import Sink, Span, did_you_mean
 from . import facts, ir
+from ...dsl.records import field, record
 from .facts import BOOL, DATE, DURATION, INT, Type
 
 CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4}\*?|\.\*|\*)?$")
@@ -29,14 +29,14 @@ REQUIRED = {"require": ("must",), "limit": ("allow",), "trial": ("allow", "exten
             "deny": ("when", "because")}
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class _Scope:
     """What a name can mean at one point: the collection entry a filter is looking at."""
 
     entry: str | None = None
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class Checker:
     guideline: ast.Guideline
     sink: Sink

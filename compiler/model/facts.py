@@ -18,7 +18,6 @@ import hashlib
 import os
 import pickle
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -27,6 +26,7 @@ from ...dsl.diagnostics import Diagnostic, Span
 from ...dsl.files import (DECLARATIONS_FILE as DECLARATIONS_FILE,
                           declaration_files as declaration_files,
                           standard_path as standard_path)
+from ...dsl.records import field, record
 
 if TYPE_CHECKING:
     from ...dsl import ast
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 _DIGESTS: "weakref.WeakKeyDictionary[Schema, bytes]" = weakref.WeakKeyDictionary()
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class Type:
     """A guideline type. `category` names the vocabulary of a term (treatment, body_region...)."""
 
@@ -92,7 +92,7 @@ QUANTITY_UNITS = {"visit", "visits", "session", "sessions", "treatment", "treatm
 TIME_UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30,
               "year": 365, "years": 365}
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class Term:
     name: str
     category: str
@@ -100,7 +100,7 @@ class Term:
     codes: tuple[str, ...]
 
 
-@dataclass(eq=False)
+@record(frozen=False, kw_only=False, eq=False, slots=False)
 class Schema:
     """What a guideline may read, and the words it may use: built from declarations."""
 

@@ -15,10 +15,10 @@ building the graph, so a review or a check does not load networkx (tests/test_or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from . import ir
+from ...dsl.records import record
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -116,7 +116,7 @@ def flow_rules(graph: nx.MultiDiGraph) -> list[str]:
         order.append(node)
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False)
 class Plan:
     """What evaluation reads of the graph: the guideline, its applicability check, and the
     rule nodes in flow order, each with the rules that override it. Plain data, so a

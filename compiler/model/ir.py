@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 from ...dsl.diagnostics import NO_SPAN, Span
+from ...dsl.records import field, record
 from .facts import Schema, Type
 
 
@@ -15,18 +15,18 @@ def _span() -> Span:
 
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Expr:
     type: Type
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Const(Expr):
     value: object  # bool, int, date, frozenset[str], (amount, unit) for durations
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Fact(Expr):
     """A case fact: `record` is request/findings/patient/injury, or '' for top-level facts."""
 
@@ -34,30 +34,30 @@ class Fact(Expr):
     name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class EntryField(Expr):
     """A field of the collection entry a filter is looking at."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class DefRef(Expr):
     name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ValueSetRef(Expr):
     name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Op(Expr):
     op: str
     args: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Aggregate(Expr):
     kind: str
     collection: str
@@ -65,7 +65,7 @@ class Aggregate(Expr):
     filter: Expr | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ValueSet:
     name: str
     title: str | None
@@ -77,7 +77,7 @@ class ValueSet:
         return self.title or self.name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Definition:
     name: str
     title: str | None
@@ -85,7 +85,7 @@ class Definition:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Citation:
     document: str
     pages: str | None
@@ -95,7 +95,7 @@ class Citation:
         return f"{self.document}, {self.pages}" if self.pages else self.document
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Quantity:
     amount: int | None
     unit: str
@@ -119,7 +119,7 @@ class Quantity:
 Template = tuple[str | tuple[str], ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Rule:
     kind: str  # require limit trial deny
     name: str
@@ -143,7 +143,7 @@ class Rule:
         return "; ".join(str(c) for c in self.citations)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Test:
     title: str
     case_file: str | None
@@ -155,7 +155,7 @@ class Test:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Guideline:
     id: str
     title: str

@@ -12,7 +12,6 @@ The properties, for any input at all:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import random
 import re
@@ -26,7 +25,7 @@ from guidec.compiler.model import casemodel, cases
 from guidec.compiler.rendering import dot, render
 from guidec.compiler.evaluation.library import Library
 from guidec.compiler.pipeline import Compiled, compile_source
-from guidec.dsl import formatter, parser
+from guidec.dsl import formatter, parser, records
 from guidec.dsl.diagnostics import Span, render as render_diag
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,11 +66,11 @@ def library() -> Library:
 # ---------------------------------------------------------------- guidelines
 def _shape(node: Any) -> Any:
     """A syntax tree as plain data without positions or comments (what fmt must keep)."""
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+    if records.is_record(node):
         if isinstance(node, Span):
             return None
         out = []
-        for f in dataclasses.fields(node):
+        for f in records.fields(node):
             if f.name in {"comments", "span", "name_span", "code_spans", "path"}:
                 continue
             value = _shape(getattr(node, f.name))

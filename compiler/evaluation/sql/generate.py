@@ -26,13 +26,13 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import sqlglot
 from sqlglot import exp
 
 from ....dsl.diagnostics import did_you_mean, inert
+from ....dsl.records import field, record
 from ...model import facts, ir
 from ...model.casemodel import DECISIONS, TERM_PATTERN
 from ...model.graph import walk
@@ -169,7 +169,7 @@ def some(coll: exp.Expression, lam: exp.Expression, dialect: str) -> exp.Express
 
 
 # ---------------------------------------------------------------- expressions
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class Scope:
     """Where an expression is read: the row's columns, and the entries of the aggregates
     it sits in (innermost last)."""
@@ -548,7 +548,7 @@ class Words:
         return [f"CREATE TEMP TYPE IF NOT EXISTS {self.name} AS ENUM ({values})"]
 
 
-@dataclass
+@record(frozen=False, kw_only=False, slots=False)
 class _RuleCols:
     """The column names one rule's values are kept in, stage to stage."""
 
@@ -1494,7 +1494,7 @@ _LISTS = {"requests": "request", "diagnoses": "diagnoses", "history": "history",
           "surgeries": "surgeries", "visits": "visits"}
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Check:
     """One thing a field of the cases table must keep: `column.name` (`history.visits`) is
     `why`-free (a key of `_BROKEN`); `many`: the field is itself a list (of terms or codes)."""

@@ -11,9 +11,9 @@ course lists by date are the `visits` list, a set of terms is a sorted list of i
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping
 
+from ....dsl.records import field, record
 from ...model import facts
 from ...model.cases import Case
 
@@ -67,7 +67,7 @@ def sql_type(t: facts.Type) -> str | None:
     return _TYPES.get(t.kind)
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Layout:
     """The fields of each record and list entry of the cases table, with their types."""
 
