@@ -9,9 +9,10 @@ import hashlib
 import os
 import re
 from importlib import resources
-from typing import Any
+from typing import Any, Collection
 
 import lark
+import lark.lexer
 from lark import Lark, Token, Transformer, v_args
 
 from . import ast
@@ -51,13 +52,103 @@ def _cache_file(text: str) -> str | None:
     return str(base / f"grammar-{key}.lark") if base is not None else None
 
 
-@functools.lru_cache(maxsize=1)
-def _lark() -> Lark:
+# ---------------------------------------------------------------- the lexer
+# Lark's contextual lexer gives each parser state a scanner for the terminals it accepts: one
+# alternation of their expressions, compiled the first time the state is met. A file meets some
+# 70 states, and compiling their alternations cost a check 26 ms of its 300. The scanner below
+# tries the same terminals in the same order, each expression compiled once for all states.
+# Python's alternation takes the first alternative that matches where it stands, so the first
+# terminal that matches is the token Lark's alternation gives (tests/test_parser.py compares
+# both on every file of the library and on broken input).
+_COMPILED: dict[tuple[str, int], re.Pattern[str]] = {}
+_UNLESS: dict[tuple[str, str], tuple[bool, bool]] = {}
+
+
+def _compiled(regexp: str, flags: int) -> re.Pattern[str]:
+    found = _COMPILED.get((regexp, flags))
+    if found is None:
+        found = _COMPILED[(regexp, flags)] = re.compile(regexp, flags)
+    return found
+
+
+class _TerminalScanner(lark.lexer.Scanner):
+    def __init__(self, terminals: list[lark.lexer.TerminalDef], flags: int) -> None:
+        # Lark's Scanner compiles its alternation in __init__: not called.
+        self.terminals = terminals
+        self.allowed_types = {t.name for t in terminals}
+        self._tries = [(_compiled(t.pattern.to_regexp(), flags), t.name) for t in terminals]
+
+    def match(self, text: Any, pos: int) -> tuple[str, str] | None:
+        s, end = text.text, text.end
+        for pattern, name in self._tries:
+            m = pattern.match(s, pos, end)
+            if m is not None:
+                return m.group(0), name
+        return None
+
+    def fullmatch(self, text: str) -> str | None:
+        for pattern, name in self._tries:
+            if pattern.fullmatch(text) is not None:
+                return name
+        return None
+
+
+class _BasicLexer(lark.lexer.BasicLexer):
+    def _build_scanner(self) -> lark.lexer.Scanner:
+        if self.user_callbacks:  # guidec gives Lark no lexer callbacks
+            raise NotImplementedError("lexer callbacks")
+        terminals, self.callback = _unless(self.terminals, self.g_regex_flags)
+        return _TerminalScanner(terminals, self.g_regex_flags)
+
+
+class _ContextualLexer(lark.lexer.ContextualLexer):
+    BasicLexer = _BasicLexer
+
+
+def _unless(terminals: Collection[lark.lexer.TerminalDef], flags: int,
+            ) -> tuple[list[lark.lexer.TerminalDef], dict[str, Any]]:
+    """Lark's rule for keywords that an expression also matches (`rule` and NAME): the keyword
+    leaves the scanner and the expression's token takes the keyword's type when its text is
+    the keyword. As Lark decides it, with each pair of terminals decided once."""
+    strs = [t for t in terminals if isinstance(t.pattern, lark.lexer.PatternStr)]
+    embedded = set()
+    callback: dict[str, Any] = {}
+    for retok in terminals:
+        if not isinstance(retok.pattern, lark.lexer.PatternRE):
+            continue
+        unless = []
+        for strtok in strs:
+            if strtok.priority != retok.priority:
+                continue
+            pair = (retok.name, strtok.name)
+            decided = _UNLESS.get(pair)
+            if decided is None:
+                text = strtok.pattern.value
+                m = _compiled(retok.pattern.to_regexp(), flags).match(text)
+                decided = _UNLESS[pair] = (m is not None and m.group(0) == text,
+                                           set(strtok.pattern.flags) <= set(retok.pattern.flags))
+            if decided[0]:
+                unless.append(strtok)
+                if decided[1]:
+                    embedded.add(strtok.name)
+        if unless:
+            callback[retok.name] = lark.lexer.UnlessCallback(_TerminalScanner(unless, flags))
+    return [t for t in terminals if t.name not in embedded], callback
+
+
+def _grammar_options() -> tuple[str, dict[str, Any]]:
     text = resources.files("guidec.grammar").joinpath("guideline.lark").read_text("utf-8")
     text += "\nheader_start: header | declarations\nitem_start: item\n"
     options: dict[str, Any] = dict(parser="lalr", lexer="contextual", propagate_positions=True,
                                    maybe_placeholders=True,
                                    start=["start", "header_start", "item_start"])
+    return text, options
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    text, options = _grammar_options()
+    options["_plugins"] = {"ContextualLexer": _ContextualLexer}
     cache = _cache_file(text)
     if cache:
         try:

@@ -92,3 +92,49 @@ def test_the_parser_tables_are_cached_between_runs_and_a_damaged_cache_is_rebuil
     third = check()
     assert third.returncode == 0 and third.stdout == first.stdout
     assert cache.stat().st_size > 1000  # built again
+
+
+def test_guidecs_lexer_gives_the_tokens_and_errors_of_larks_own_contextual_lexer():
+    """The parser's lexer compiles each terminal once instead of one alternation per parser
+    state: on every library file, and on broken copies of them, it must give what Lark's own
+    contextual lexer gives (the tokens, their types and places; the same error, at the same
+    place, with the same expected terminals)."""
+    import random
+
+    import lark
+    from lark import Lark, Token
+
+    text, options = parser._grammar_options()
+    stock = Lark(text, **options)
+    ours = parser._lark()
+    assert ours is not stock and "_plugins" not in options
+
+    def outcome(p, src):
+        try:
+            tree = p.parse(src, start="start")
+        except lark.exceptions.UnexpectedInput as e:
+            expected = getattr(e, "allowed", None) or getattr(e, "expected", None) or ()
+            return (type(e).__name__, e.line, e.column, sorted(expected),
+                    repr(getattr(e, "token", None)))
+        return tree, [(t.type, str(t), t.line, t.column, t.end_line, t.end_column, t.end_pos)
+                      for t in tree.scan_values(lambda v: isinstance(v, Token))]
+
+    rng = random.Random(11)
+    files = sorted((ROOT / "guidelines").rglob("*.gl"))
+    assert len(files) > 30
+    parsed = broken = 0
+    for f in files:
+        src = f.read_text("utf-8")
+        sources = [src]
+        for _ in range(12):  # a few characters cut out, or one put in
+            at = rng.randrange(len(src))
+            if rng.random() < 0.5:
+                sources.append(src[:at] + src[at + rng.randint(1, 12):])
+            else:
+                sources.append(src[:at] + rng.choice('"#-.§{}[]9a_Z %:=,') + src[at:])
+        for s in sources:
+            want = outcome(stock, s)
+            assert outcome(ours, s) == want, (f, s)
+            parsed += isinstance(want[0], lark.Tree)
+            broken += not isinstance(want[0], lark.Tree)
+    assert parsed > len(files) and broken > len(files)  # both kinds were compared
