@@ -157,6 +157,13 @@ def test_check_keeps_each_files_findings_and_never_shows_stale_ones(tmp_path):
     stale = _check_text(gl, cache)
     assert stale.returncode == 1
     assert "T001" in stale.stdout and "0 tests passed, 1 failed" in stale.stdout
+    # The validated case is kept under the case file's text: the guideline edited (a comment)
+    # and the case file put back, the test reads the case as it is now, and passes.
+    case.write_text(case.read_text().replace("flare_up: false", "flare_up: true"))
+    gl.write_text(gl.read_text() + "# edited\n")
+    back = _check_text(gl, cache)
+    assert back.returncode == 0 and "1 tests passed, 0 failed" in back.stdout, back.stdout
+    assert len(list((cache / "guidec" / "case").glob("*.pickle"))) == 2  # each text once
     # Other options are another check: --no-tests does not read the kept test results.
     no_tests = _check_text(gl, cache, "--no-tests")
     assert no_tests.returncode == 0 and "0 tests passed, 0 failed" in no_tests.stdout

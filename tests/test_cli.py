@@ -195,19 +195,21 @@ def test_review_and_check_leave_the_graph_library_unloaded(tmp_path):
     # library; a check of a file just edited parses it (lark) and evaluates its tests from
     # the plan, without networkx; the solver (z3) runs only when the edit changed the logic
     # (a comment does not: the findings kept for the same logic are read back). Pictures and
-    # coverage still load networkx. PyYAML is loaded for a YAML case file only.
+    # coverage still load networkx. PyYAML is loaded for a YAML case file only, and the case
+    # model (msgspec) to validate cases: a check's tests read their validated cases from the
+    # cache when neither the cases nor the declared facts changed.
     import shutil
     import subprocess
     import sys
     probe = ("import sys\nfrom guidec import cli\nsys.argv = ['guidec'] + sys.argv[1:]\n"
              "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-             "heavy = {'z3', 'networkx', 'graphviz', 'jsonschema', 'lark', 'yaml'}\n"
+             "heavy = {'z3', 'networkx', 'graphviz', 'jsonschema', 'lark', 'yaml', 'msgspec'}\n"
              "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n")
     lib = tmp_path / "lib"
     shutil.copytree(ROOT / "guidelines", lib)
     edited = lib / "mtus" / "chronic_pain" / "massage.gl"
     review = ["review", str(SEED), "--library", str(lib), "--format", "jsonl"]
-    for args, allowed in ((review, None), (review, ["yaml"]),
+    for args, allowed in ((review, None), (review, ["msgspec", "yaml"]),
                           (["check", str(edited)], None),
                           (["check", str(edited)], ["lark"]),
                           (["check", str(edited)], ["lark", "z3"])):

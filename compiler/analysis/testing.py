@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from typing import Callable
 
 from ...dsl.diagnostics import Span
 from ...dsl.records import record
+from .. import diskcache
 from ..model import ir
-from ..model.cases import Case, CaseError, from_dict, load
+from ..model.cases import Case, CaseError, from_dict, load, load_text, read_case_text
 from ..model.facts import Schema
 from ..evaluation.evaluate import Determination
 from ..pipeline import Compiled
@@ -42,10 +45,25 @@ def case_files(compiled: Compiled) -> list[Path]:
 
 def _case_for(test: ir.Test, guideline_path: str, schema: Schema) -> Case:
     if test.given is not None:
-        return from_dict(test.given, f"{guideline_path}:{test.span.line} (given)", schema)
+        given, source = test.given, f"{guideline_path}:{test.span.line} (given)"
+        return _kept([b"given", diskcache.text(source), pickle.dumps(given, protocol=5)],
+                     schema, lambda: [from_dict(given, source, schema)])[0]
     assert test.case_file is not None
-    cases = load(case_path(test, guideline_path), schema)
-    return cases[0]
+    path = case_path(test, guideline_path)
+    if path.suffix == ".jsonl":
+        return load(path, schema)[0]
+    text = read_case_text(path)
+    return _kept([b"file", diskcache.text(str(path)), diskcache.text(text)], schema,
+                 lambda: load_text(text, path, schema))[0]
+
+
+def _kept(parts: list[bytes], schema: Schema, validate: Callable[[], list[Case]]) -> list[Case]:
+    """A test's cases, validated: kept in guidec's cache under their text (a case file's, or
+    the data of `given`), where they are written and the declared facts. Checking a guideline
+    just edited then does not validate its tests' cases again, nor load the YAML reader and
+    the case model to do it. Cases that do not follow the contract are not kept."""
+    return diskcache.memo("case", [*parts, schema.digest()], validate,
+                          lambda x: isinstance(x, list) and all(isinstance(c, Case) for c in x))
 
 
 def run_test(compiled: Compiled, test: ir.Test) -> TestResult:

@@ -9,12 +9,13 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-import msgspec
-
 from ...dsl.diagnostics import did_you_mean, inert
 from ...dsl.files import FileProblem, decode, max_file_bytes, read_text
 from ...dsl.records import field, record
-from . import casemodel, facts
+from . import facts
+
+# The case model (casemodel, and msgspec beneath it) is loaded when a case is first read or
+# validated: a check whose tests' cases are all in the cache never loads it.
 
 # Limits for hostile case files (README, "Bad input").
 MAX_NESTING = 64  # lists and mappings inside one another
@@ -48,6 +49,7 @@ class Case:
 def schema(s: facts.Schema | None = None) -> dict[str, Any]:
     """The JSON Schema of one case (draft 2020-12), generated from the case model, which is
     itself generated from the declared facts."""
+    from . import casemodel
     return casemodel.json_schema(s or facts.standard())
 
 
@@ -126,6 +128,7 @@ def from_dict(data: Any, source: str = "<case>", schema: facts.Schema | None = N
         data = _jsonable(data)
     elif _brackets(json_text) > MAX_NESTING:
         _shape(data, source)
+    from . import casemodel
     problem = casemodel.valid(data, s)
     if problem is not None:
         _refuse(data, source, s, problem)
@@ -457,6 +460,7 @@ def parse_text(text: str, name: str, kind: str, line: int = 0) -> Any:
     `line` is the line number of a JSON Lines record (its text is that one line)."""
     try:
         if kind == "json":
+            import msgspec
             try:
                 return msgspec.json.decode(text)
             except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
@@ -484,17 +488,26 @@ def load(path: str | Path, schema: facts.Schema | None = None) -> list[Case]:
                 raise item
             out.append(item)
         return out
+    return load_text(read_case_text(p), p, schema)
+
+
+def read_case_text(path: Path) -> str:
+    """A YAML or JSON case file's text, or a CaseError saying why it cannot be read."""
     try:
-        text = read_text(p)
+        return read_text(path)
     except FileProblem as exc:
         raise CaseError(str(exc)) from None
+
+
+def load_text(text: str, path: Path, schema: facts.Schema | None = None) -> list[Case]:
+    """The cases in the text of a YAML or JSON case file (`path` names it in messages)."""
     if not text.strip():
         raise CaseError(f"{path}: the case file is empty")
-    data = parse_text(text, str(path), "json" if p.suffix == ".json" else "yaml")
+    data = parse_text(text, str(path), "json" if path.suffix == ".json" else "yaml")
     if data is None:
         raise CaseError(f"{path}: the case file is empty")
     items = data if isinstance(data, list) else [data]
-    json_text = text if p.suffix == ".json" else None
+    json_text = text if path.suffix == ".json" else None
     return [from_dict(item, str(path), schema, json_text) for item in items]
 
 
@@ -564,16 +577,13 @@ def jsonl_runs(path: Path | str, lines: int) -> Iterator[tuple[int, int, int] | 
             yield start, fh.tell(), first
 
 
-_JSON = msgspec.json.Decoder()
-
-
 def from_jsonl_line(raw: bytes, source: str, n: int,
                     schema: facts.Schema | None = None) -> Case | CaseError | None:
     """The case on line `n` of a JSON Lines file, the problem with it, or None for a line of
     white space only. Well-formed UTF-8 JSON is read straight from the bytes; anything else
     is read again slowly, so the message can say what and where."""
     try:
-        data = _JSON.decode(raw)
+        data = _json_decoder()(raw)
     except (ValueError, RecursionError):
         try:
             line = decode(raw[:-1] if raw.endswith(b"\n") else raw, f"{source}:{n}")
@@ -589,3 +599,10 @@ def from_jsonl_line(raw: bytes, source: str, n: int,
         return from_dict(data, f"{source}:{n}", schema, raw)
     except CaseError as exc:
         return exc
+
+
+@functools.cache
+def _json_decoder() -> Any:
+    """msgspec's JSON reader, loaded with the first line read."""
+    import msgspec
+    return msgspec.json.Decoder().decode
