@@ -156,14 +156,19 @@ def compile_text(path: str, source: str) -> Compiled:
     return _cached(path, source)
 
 
-@functools.lru_cache(maxsize=256)
 def _cached(path: str, source: str) -> Compiled:
-    """Compiled once per process, and kept between runs (diskcache) under a key of the file's
-    text and path and the text of every declarations file it sees."""
+    """Compiled once per process, and kept between runs (diskcache), under a key of the file's
+    text and path and the text of every declarations file it sees: a declarations file
+    edited while a process runs is seen by its next compile."""
     try:
         parts = diskcache.key_parts(path, source)
     except OSError:
         return compile_source(source, path)
+    return _kept(tuple(parts), path, source)
+
+
+@functools.lru_cache(maxsize=256)
+def _kept(parts: tuple[bytes, ...], path: str, source: str) -> Compiled:
     return diskcache.memo("compiled", parts, lambda: compile_source(source, path),
                           lambda x: isinstance(x, Compiled))
 

@@ -126,6 +126,7 @@ def _make(cls: type[_T], frozen: bool, kw_only: bool, eq: bool, slots: bool) -> 
     names = tuple(fields)
     ns["__record_names__"] = names
     ns["__record_kw_only__"] = kw_only
+    ns["__record_frozen__"] = frozen
     ns["__match_args__"] = () if kw_only else names
     compared = tuple(n for n, f in fields.items() if f.compare)
     ns["__record_key__"] = (attrgetter(*compared) if len(compared) > 1
@@ -176,19 +177,21 @@ def _write_init(cls: type) -> Callable[..., None]:
                 raise TypeError(f"{cls.__name__}: non-default field {f.name!r} follows a "
                                 "default field")
             seen_default = seen_default or has_default
+    # A frozen record's fields are set past its __setattr__, as dataclasses set them.
+    frozen = cls.__record_frozen__  # type: ignore[attr-defined]
     for f in ordered:
         n = f.name
+        value = n
         if f.default_factory is not MISSING:
             env[f"_factory_{n}"] = f.default_factory
             params.append(f"{n}=_MISSING")
-            body.append(f"_set(self, {n!r}, _factory_{n}() if {n} is _MISSING else {n})")
-            continue
-        if f.default is not MISSING:
+            value = f"_factory_{n}() if {n} is _MISSING else {n}"
+        elif f.default is not MISSING:
             env[f"_default_{n}"] = f.default
             params.append(f"{n}=_default_{n}")
         else:
             params.append(n)
-        body.append(f"_set(self, {n!r}, {n})")
+        body.append(f"_set(self, {n!r}, {value})" if frozen else f"self.{n} = {value}")
     if hasattr(cls, "__post_init__"):
         body.append("self.__post_init__()")
     star = "*, " if cls.__record_kw_only__ and params else ""  # type: ignore[attr-defined]

@@ -292,3 +292,36 @@ def test_a_librarys_declared_facts_are_kept_once_in_the_cache_and_never_read_sta
     shared.unlink()
     assert review() == want
     assert shared.exists()
+
+
+def test_the_logic_digest_follows_the_declared_facts_but_not_comments(tmp_path):
+    """The solver's findings are kept under a digest of the logic, in which the declared facts
+    stand as their own digest: a comment leaves it as it was, a declaration's words change it,
+    and a finding that points into the declarations is read back pointing there."""
+    from guidec.compiler.analysis import kept
+    from guidec.compiler.pipeline import compile_file
+    from guidec.dsl.diagnostics import Diagnostic
+
+    lib = tmp_path / "lib"
+    shutil.copytree(ROOT / "guidelines", lib)
+    gl = lib / "mtus" / "chronic_pain" / "physical_medicine.gl"
+
+    def logic() -> kept.Logic:
+        c = compile_file(gl)
+        assert c.ok and c.ir is not None
+        return kept.Logic(c.ir)
+
+    first = logic()
+    gl.write_text(gl.read_text() + "\n# a comment\n")
+    assert logic().digest == first.digest
+    own = lib / "mtus" / "facts.gl"  # a folder's own declarations, beside the shipped ones
+    own.write_text('declarations mtus.more "More facts"\n\n'
+                   'fact findings.gait_training: yes/no "gait training"\n')
+    added = logic()
+    assert added.digest != first.digest
+    own.write_text(own.read_text().replace('"gait training"', '"training in walking"'))
+    reworded = logic()
+    assert reworded.digest not in (first.digest, added.digest)
+    [declared] = [s for s in reworded.declared if s.file == str(own)]
+    finding = Diagnostic("W401", "warning", "m", declared, notes=(("n", declared),))
+    assert reworded.located(reworded.anchored([finding]) or []) == [finding]

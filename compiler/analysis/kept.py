@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ...dsl import records
 from ...dsl.diagnostics import Diagnostic, Span
 from ..model import ir
+from ..model.facts import Schema
 
 # Fields the analysis never reads: what a guideline says when a rule fails, and its tests.
 _UNREAD = {ir.Rule: frozenset({"otherwise", "undocumented", "partial"}),
@@ -36,10 +37,16 @@ class Logic:
     def __init__(self, g: ir.Guideline) -> None:
         self.spans: dict[Path, Span] = {}
         self.paths: dict[Span, Path] = {}
+        # The declared facts enter the digest as their own digest (the same in every process
+        # for the same declarations). Their places are in the declarations files, which an
+        # edit to this file does not move: findings may point there as they are.
+        self.declared = frozenset(s for s in g.schema.origins.values() if s.file != g.path)
         text = repr(self._canon(g, ()))
         self.digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
     def _canon(self, x: Any, path: Path) -> Any:
+        if isinstance(x, Schema):
+            return ("schema", x.digest())
         if isinstance(x, Span):
             self.spans[path] = x
             self.paths.setdefault(x, path)
@@ -65,14 +72,16 @@ class Logic:
         """The findings with their locations as paths into the model (None when one points
         somewhere else: such findings are not kept)."""
         try:
-            return [_relocate(d, lambda s: _Anchor(self.paths[s])) for d in found]
+            return [_relocate(d, lambda s: s if s in self.declared else _Anchor(self.paths[s]))
+                    for d in found]
         except KeyError:
             return None
 
     def located(self, kept: list[Diagnostic]) -> list[Diagnostic] | None:
         """Kept findings with the locations of this version of the file."""
         try:
-            return [_relocate(d, lambda a: self.spans[a.path]) for d in kept]
+            return [_relocate(d, lambda a: self.spans[a.path] if isinstance(a, _Anchor) else a)
+                    for d in kept]
         except (KeyError, AttributeError):
             return None
 
