@@ -7,7 +7,7 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ...dsl.diagnostics import did_you_mean, inert
 from ...dsl.files import FileProblem, decode, max_file_bytes, read_text
@@ -128,8 +128,7 @@ def from_dict(data: Any, source: str = "<case>", schema: facts.Schema | None = N
         data = _jsonable(data)
     elif _brackets(json_text) > MAX_NESTING:
         _shape(data, source)
-    from . import casemodel
-    problem = casemodel.valid(data, s)
+    problem = _validate()(data, s)
     if problem is not None:
         _refuse(data, source, s, problem)
     return _normalize(data, source, s)
@@ -599,6 +598,13 @@ def from_jsonl_line(raw: bytes, source: str, n: int,
         return from_dict(data, f"{source}:{n}", schema, raw)
     except CaseError as exc:
         return exc
+
+
+@functools.cache
+def _validate() -> Callable[[Any, facts.Schema], str | None]:
+    """The case model's check of one case, loaded with the first case validated."""
+    from . import casemodel
+    return casemodel.valid
 
 
 @functools.cache
