@@ -51,6 +51,7 @@ class FileReport:
     tests: list[dict[str, Any]]  # each embedded test's result, as `TestResult.to_json()`
     guideline: bool  # a guideline without errors: it takes part in the library's analysis
     inputs: list[tuple[str, bytes]]  # other files its findings read (tests' case files), digests
+    logic: bytes | None = None  # the digest of its logic (kept.Logic), when it was analysed
 
     @property
     def passed(self) -> int:
@@ -110,30 +111,62 @@ def check(files: list[Path], options: Options = Options()) -> Report:
     if options.analysis and not (all(reports) and sum(bool(r and r.guideline)
                                                       for r in reports) < 2):
         library = _kept_library(lib_key) if lib_key is not None else None
-    missing = [i for i, r in enumerate(reports) if r is None]
-    if missing or library is None:
-        from . import pipeline
-        wanted = range(len(files)) if library is None else missing
-        compiled = {i: (pipeline.compile_file(files[i]) if sources[i] is None
-                        else pipeline.compile_text(str(files[i]), sources[i] or ""))
-                    for i in wanted}
-        for i in missing:
-            report = _check_file(compiled[i], options)
-            reports[i] = report
+    for i, r in enumerate(reports):
+        if r is None:
+            report = reports[i] = _check_file(_compiled(files[i], sources[i]), options)
             key = keys[i]
             if key is not None and _timeless(report.diagnostics):
                 diskcache.put("checked", key, report)
-        together = [compiled[i] for i in range(len(files))] if library is None else []
-        if library is None and sum(c.ok and c.kind == "guideline" for c in together) < 2:
-            library = ([], 0)  # nothing to compare across files: no solver
-        if library is None:
-            from .analysis import analyze
-            library = analyze.analyze_library(
-                together, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
-            if lib_key is not None and _timeless(library[0]):
-                diskcache.put("checked-library", lib_key, library)
+    if library is None:
+        library = _library_findings(files, sources, reports, options)
+        if lib_key is not None and _timeless(library[0]):
+            diskcache.put("checked-library", lib_key, library)
     done = [r for r in reports if r is not None]
     return Report(done, library[0], library[1], unchanged)
+
+
+def _compiled(path: Path, source: str | None) -> Compiled:
+    """A file compiled (from this process's or the disk's cache): from its text where it was
+    read, else from the file, which then says why it cannot be read."""
+    from . import pipeline
+    return (pipeline.compile_file(path) if source is None
+            else pipeline.compile_text(str(path), source))
+
+
+def _library_findings(files: list[Path], sources: list[str | None],
+                      reports: "list[FileReport | None]", options: Options,
+                      ) -> tuple[list[Diagnostic], int]:
+    """The analysis's findings across the files' guidelines; and how many a comment
+    acknowledges. Kept under the digests of the guidelines' logic, as each file's are: after
+    an edit to one file's comments, tests or reasons, they are read back, not proved again."""
+    from .analysis import kept
+
+    members = [i for i, r in enumerate(reports) if r is not None and r.guideline]
+    if len(members) < 2:
+        return [], 0  # nothing to compare across files: no solver
+
+    def logic_of(k: int) -> "kept.Logic | None":
+        c = _compiled(files[members[k]], sources[members[k]])
+        return kept.Logic(c.ir) if c.ir is not None else None
+
+    digests = [reports[i].logic for i in members]  # type: ignore[union-attr]
+    key = (None if any(d is None for d in digests)
+           else [b"analysis-library", options.key(), *(d for d in digests if d is not None)])
+    stored = diskcache.get("analysed-library", key, lambda x: isinstance(x, list)) if key else None
+    found = kept.located(stored, logic_of) if isinstance(stored, list) else None
+    if found is None:
+        from .analysis import analyze
+        items = [_compiled(files[i], sources[i]) for i in members]
+        found = analyze.library_findings(
+            items, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
+        logics = [kept.Logic(c.ir) for c in items if c.ir is not None]
+        anchored = (kept.anchored(logics, found)
+                    if key is not None and len(logics) == len(items) and _timeless(found)
+                    else None)
+        if anchored is not None:
+            diskcache.put("analysed-library", key or [], anchored)
+    by_path = {str(files[i]): reports[i].source for i in members}  # type: ignore[union-attr]
+    return kept.kept([(d, by_path.get(d.span.file, "")) for d in found])
 
 
 def _timeless(diagnostics: list[Diagnostic]) -> bool:
@@ -143,37 +176,38 @@ def _timeless(diagnostics: list[Diagnostic]) -> bool:
 
 def _check_file(c: Compiled, options: Options) -> FileReport:
     diagnostics = list(c.diagnostics)
-    suppressed = 0
+    suppressed, logic = 0, None
     if options.analysis:
-        found, suppressed = _findings(c, options)
+        found, suppressed, logic = _findings(c, options)
         diagnostics += found
     from .analysis import testing
     results = testing.run_tests(c) if options.tests else []
     diagnostics += test_diagnostics(results)
     inputs = [(str(f), _digest(f)) for f in testing.case_files(c)] if options.tests else []
     return FileReport(c.path, c.source, diagnostics, suppressed,
-                      [r.to_json() for r in results], c.ok and c.kind == "guideline", inputs)
+                      [r.to_json() for r in results], c.ok and c.kind == "guideline", inputs,
+                      logic)
 
 
-def _findings(c: Compiled, options: Options) -> tuple[list[Diagnostic], int]:
-    """The analysis's findings for a file that no comment acknowledges, and how many one
-    does; from the cache when its logic is unchanged (an edit to a test, a reason's words or
-    a comment does not run the solver again)."""
+def _findings(c: Compiled, options: Options) -> tuple[list[Diagnostic], int, bytes | None]:
+    """The analysis's findings for a file that no comment acknowledges, how many one does,
+    and the digest of the file's logic; from the cache when its logic is unchanged (an edit
+    to a test, a reason's words or a comment does not run the solver again)."""
     from .analysis import kept  # the model's modules: loaded only for a file checked afresh
     if not (c.ok and c.kind == "guideline" and c.ir is not None):
-        return [], 0
+        return [], 0, None
     logic = kept.Logic(c.ir)
     key = [b"analysis", options.key(), logic.digest]
     stored = diskcache.get("analysed", key, lambda x: isinstance(x, list))
-    found = logic.located(stored) if isinstance(stored, list) else None
+    found = kept.located(stored, lambda _: logic) if isinstance(stored, list) else None
     if found is None:
         from .analysis import analyze  # the solver loads only when a file is analysed afresh
         found = analyze.file_findings(
             c, analyze.Options(options.entries, options.timeout_ms, options.budget_ms))
-        anchored = logic.anchored(found) if _timeless(found) else None
+        anchored = kept.anchored([logic], found) if _timeless(found) else None
         if anchored is not None:
             diskcache.put("analysed", key, anchored)
-    return kept.kept([(d, c.source) for d in found])
+    return (*kept.kept([(d, c.source) for d in found]), logic.digest)
 
 
 def _digest(path: Path | str) -> bytes:

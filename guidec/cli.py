@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .compiler import batch
     from .compiler.model import cases as casesmod
     from .compiler.evaluation import library as librarymod
-    from .compiler import pipeline
+    from .compiler import checking, pipeline
     from .compiler.rendering import render
     from .compiler.analysis import testing
     from .compiler.evaluation.library import Library, Review
@@ -178,7 +178,9 @@ def _emit_findings(sources: dict[str, str], diags: "list[Diagnostic]", fmt: CIFo
 @app.command(epilog="\b\nExamples:\n  guidec check guidelines/\n"
                     "  guidec check guidelines/ --format sarif > guidec.sarif\n"
                     "  guidec check guidelines/ --format github   # annotations in GitHub Actions\n"
-                    "  guidec check my.gl --no-analysis --format json\n\n" + CI_EXIT_CODES
+                    "  guidec check my.gl --no-analysis --format json\n"
+                    "  guidec check guidelines/ --watch   # again on every save, in one process"
+                    "\n\n" + CI_EXIT_CODES
                     + "\n\nA finding can be acknowledged with a comment right above the line it "
                     "points at: `# guidec: ignore W410 -- why`.")
 def check(
@@ -194,6 +196,10 @@ def check(
     entries: int = typer.Option(2, "--analysis-entries", min=1, max=8,
                                 help="Entries per list (history, surgeries, diagnoses) in the "
                                      "analysis's symbolic case."),
+    watch: bool = typer.Option(False, "--watch", "-w",
+                               help="Stay running and check again whenever a guideline, a "
+                                    "declarations file or a test's case file changes; "
+                                    "Ctrl-C stops (exit code: the last check's)."),
 ) -> None:
     """Parse and check guidelines, analyse their rules, and run their embedded tests.
 
@@ -201,9 +207,29 @@ def check(
     it sees, these options and guidec's own code: an unchanged file is not checked again
     (GUIDEC_NO_CACHE=1 turns this off)."""
     from .compiler import checking
-    report = checking.check(_guideline_files(paths),
-                            checking.Options(tests, analysis, timeout, int(budget * 1000),
-                                             entries))
+    options = checking.Options(tests, analysis, timeout, int(budget * 1000), entries)
+    if not watch:
+        raise typer.Exit(_check_round(paths, format, options)[0])
+    if format != CIFormat.text:
+        raise _fail("--watch prints text: leave out --format", 2)
+    from . import watch as watching
+
+    def round_() -> "tuple[int, list[Path]]":
+        try:
+            return _check_round(paths, format, options)
+        except typer.Exit as exc:  # no such file, or none found: said, and still watched
+            return exc.exit_code, []
+    raise typer.Exit(watching.watch(paths, round_, sys.stderr))
+
+
+def _check_round(paths: list[str], format: CIFormat,
+                 options: "checking.Options") -> "tuple[int, list[Path]]":
+    """One check of the files named, written out: the exit code, and the other files the
+    check read (the declarations the guidelines see, their tests' case files)."""
+    from .compiler import checking
+    from .dsl.files import declaration_files
+    files = _guideline_files(paths)
+    report = checking.check(files, options)
     diags = report.diagnostics
     tests_passed = sum(f.passed for f in report.files)
     tests_failed = sum(f.failed for f in report.files)
@@ -225,7 +251,9 @@ def check(
                    + f", {n['tests_passed']} tests passed, {n['tests_failed']} failed"
                    + (f" ({report.unchanged} unchanged since the last check: from the cache)"
                       if report.unchanged else ""))
-    raise typer.Exit(1 if summary["errors"] else 0)
+    read = {Path(path) for f in report.files for path, _ in f.inputs}
+    read.update(d for f in files for d in declaration_files(f))
+    return (1 if summary["errors"] else 0), sorted(read)
 
 
 @app.command(epilog="\b\nExamples:\n  guidec test guidelines/\n"

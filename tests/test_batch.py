@@ -324,4 +324,37 @@ def test_the_logic_digest_follows_the_declared_facts_but_not_comments(tmp_path):
     assert reworded.digest not in (first.digest, added.digest)
     [declared] = [s for s in reworded.declared if s.file == str(own)]
     finding = Diagnostic("W401", "warning", "m", declared, notes=(("n", declared),))
-    assert reworded.located(reworded.anchored([finding]) or []) == [finding]
+    assert kept.located(kept.anchored([reworded], [finding]) or [], lambda _: reworded) == [finding]
+
+
+def test_check_reads_back_the_findings_across_files_when_only_comments_change(tmp_path):
+    """The findings across a library's guidelines (W440: two guidelines decide the same
+    request) are kept by the logic of every guideline: after lines are added above one
+    file's guideline they are read back at its new place, the same as a fresh analysis
+    gives (witness and notes too); a change to the logic is analysed afresh."""
+    cache = tmp_path / "cache"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("overlap_a.gl", "overlap_b.gl"):
+        shutil.copy(ROOT / "tests" / "cases" / "defects" / name, lib / name)
+    b = lib / "overlap_b.gl"
+
+    def findings(env: dict[str, str] | None = None) -> list[dict]:
+        r = subprocess.run([sys.executable, "-m", "guidec", "check", "--format", "json",
+                            str(lib)], capture_output=True, text=True, cwd=ROOT,
+                           env=dict(os.environ, XDG_CACHE_HOME=str(cache), **(env or {})))
+        return [d for f in json.loads(r.stdout)["files"] for d in f["diagnostics"]
+                if d["code"] == "W440"]
+
+    kept = cache / "guidec" / "analysed-library"
+    [first] = findings()
+    assert first["location"]["line"] == 2 and first["notes"] and first.get("witness")
+    assert len(list(kept.glob("*.pickle"))) == 1
+    b.write_text("# three lines\n# above\n\n" + b.read_text())
+    [again] = findings()
+    assert len(list(kept.glob("*.pickle"))) == 1  # read back, not proved again
+    assert again["location"]["line"] == 5
+    assert [again] == findings(env={"GUIDEC_NO_CACHE": "1"})
+    b.write_text(b.read_text().replace("{massage, acupuncture}", "{acupuncture}"))
+    assert findings() == []  # no longer both apply to massage: analysed afresh
+    assert len(list(kept.glob("*.pickle"))) == 2

@@ -233,3 +233,73 @@ def test_a_missing_case_file_and_a_missing_guideline_both_exit_2(tmp_path):
     assert r.returncode == 2 and "no such file" in r.stderr
     r = guidec("review", str(SEED), "--library", str(tmp_path / "nolib"))
     assert r.returncode == 2 and "no such guideline library" in r.stderr
+
+
+def test_check_watch_checks_again_after_each_change_and_stops_on_ctrl_c(tmp_path):
+    """`guidec check --watch` prints a check, then another each time the guideline or a case
+    file its test reads changes (each the same as a new `guidec check` of the files as they
+    are then), and on Ctrl-C exits with the last check's code, without a traceback."""
+    import os
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    gl, case = tmp_path / "g.gl", tmp_path / "c.yaml"
+    case.write_text("case_id: c1\nreview_date: 2016-06-01\nfindings: {flare_up: true}\n"
+                    "requests:\n  - {id: '1', treatment: physical_therapy, visits: 6}\n")
+    good = ('guideline lib.g "G"\n  source "Doc" p. 1\n'
+            '  applies when request.treatment in {physical_therapy}\n\n'
+            'require flare "Flare"\n  must findings.flare_up\n  cite p. 1\n\n'
+            'test "a flare is documented"\n  case "c.yaml" for "1"\n  expect certified 6\n')
+    gl.write_text(good)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "guidec", "check", "--watch", str(gl)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=ROOT)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+
+    def next_check(edit=None) -> str:
+        """The next check's output; `edit` is made again until a check follows it (a change
+        made before the watcher is listening is not seen)."""
+        out: list[str] = []
+        for _ in range(30):
+            if edit is not None:
+                edit()
+            try:
+                while True:
+                    out.append(lines.get(timeout=2))
+                    if " checked: " in out[-1]:
+                        return "".join(out)
+            except queue.Empty:
+                assert proc.poll() is None, proc.stderr.read()
+        raise AssertionError("no check after the change: " + "".join(out))
+
+    def fresh() -> str:
+        r = subprocess.run([sys.executable, "-m", "guidec", "check", str(gl)], cwd=ROOT,
+                           capture_output=True, text=True,
+                           env=dict(env, GUIDEC_NO_CACHE="1"))
+        return r.stdout
+
+    try:
+        first = next_check()
+        assert first.endswith("1 file checked: 0 errors, 0 warnings, 1 tests passed, 0 failed\n")
+        broken = good.replace("findings.flare_up", "findings.flair")
+        second = next_check(lambda: gl.write_text(broken))
+        assert "E201" in second and "1 error" in second
+        assert second == fresh()
+        third = next_check(lambda: gl.write_text(good))
+        assert ", 1 tests passed, 0 failed" in third and "0 errors" in third
+        # Only the case file changes: the test reads it as it is now, and fails.
+        text = case.read_text()
+        fourth = next_check(lambda: case.write_text(text.replace("flare_up: true",
+                                                                 "flare_up: false")))
+        assert "T001" in fourth and "0 tests passed, 1 failed" in fourth
+        assert fourth == fresh()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err  # the last check's: a test failed
+    assert "Traceback" not in err and "watching" in err and "c.yaml changed" in err

@@ -676,12 +676,18 @@ def analyze_library(compiled: Iterable[Compiled], options: Options = Options()
                     ) -> tuple[list[Diagnostic], int]:
     """Findings across the compiled guidelines (overlaps); and how many a comment suppressed."""
     items = [c for c in compiled if c.ok and c.kind == "guideline"]
-    if len(items) < 2:
-        return [], 0
     sources = {c.path: c.source for c in items}
+    return _kept([(d, sources.get(d.span.file, "")) for d in library_findings(items, options)])
+
+
+def library_findings(compiled: Iterable[Compiled], options: Options = Options()
+                     ) -> list[Diagnostic]:
+    """Findings across the compiled guidelines (overlaps), acknowledged or not."""
+    items = [c for c in compiled if c.ok and c.kind == "guideline"]
+    if len(items) < 2:
+        return []
     _fresh_context()
-    return _kept([(d, sources.get(d.span.file, ""))
-                  for d in Analyzer(options).check_library(items)])
+    return Analyzer(options).check_library(items)
 
 
 def analyze(compiled: Iterable[Compiled], options: Options = Options()

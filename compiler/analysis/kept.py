@@ -8,7 +8,8 @@ things stand in the file. So the findings are kept in guidec's cache under a dig
 logic alone (`logic`), with every location in them written as the place in the model it
 points at: after an edit to a test, a reason's words or a comment, or lines moved, the
 findings are read back with the locations of the edited file, and z3 is not even imported.
-Which findings may be kept (none that depend on the clock) is the caller's rule.
+The findings across a library's guidelines are kept the same way, under the digests of all
+their logics. Which findings may be kept (none that depend on the clock) is the caller's rule.
 """
 
 from __future__ import annotations
@@ -68,22 +69,48 @@ class Logic:
             return ("set", tuple(sorted(repr(self._canon(v, (*path, "in"))) for v in x)))
         return ("other", type(x).__name__, repr(x))
 
-    def anchored(self, found: list[Diagnostic]) -> list[Diagnostic] | None:
-        """The findings with their locations as paths into the model (None when one points
-        somewhere else: such findings are not kept)."""
-        try:
-            return [_relocate(d, lambda s: s if s in self.declared else _Anchor(self.paths[s]))
-                    for d in found]
-        except KeyError:
-            return None
 
-    def located(self, kept: list[Diagnostic]) -> list[Diagnostic] | None:
-        """Kept findings with the locations of this version of the file."""
-        try:
-            return [_relocate(d, lambda a: self.spans[a.path] if isinstance(a, _Anchor) else a)
-                    for d in kept]
-        except (KeyError, AttributeError):
-            return None
+
+def anchored(logics: list[Logic], found: list[Diagnostic]) -> list[Diagnostic] | None:
+    """The findings with each location written as the place in a model it points at (the
+    model's position in `logics`, then the path in it), or left as it is where it points into
+    the declarations; None when one points anywhere else (such findings are not kept)."""
+    where: dict[Span, Path] = {}
+    declared: set[Span] = set()
+    for i, logic in enumerate(logics):
+        declared |= logic.declared
+        for span, path in logic.paths.items():
+            where.setdefault(span, (i, *path))
+
+    def anchor(s: Span) -> Any:
+        return s if s in declared else _Anchor(where[s])
+    try:
+        return [_relocate(d, anchor) for d in found]
+    except KeyError:
+        return None
+
+
+def located(kept: list[Diagnostic], logic_of: Callable[[int], Logic | None],
+            ) -> list[Diagnostic] | None:
+    """Kept findings with the locations of the models as they are now (`logic_of(i)`: the
+    logic of the i-th, made only for the models the findings point into); None when one
+    points at a place the model no longer has."""
+    logics: dict[int, Logic | None] = {}
+
+    def place(a: Any) -> Any:
+        if not isinstance(a, _Anchor):
+            return a
+        i, *path = a.path
+        if i not in logics:
+            logics[i] = logic_of(i)
+        logic = logics[i]
+        if logic is None:
+            raise KeyError(i)
+        return logic.spans[tuple(path)]
+    try:
+        return [_relocate(d, place) for d in kept]
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
 
 
 @records.record(kw_only=False)
