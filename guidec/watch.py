@@ -38,8 +38,7 @@ def relevant(path: str) -> bool:
     return path.endswith(WATCHED)
 
 
-def watch(named: list[str], check: Callable[[], tuple[int, list[Path]]], err: TextIO,
-          stop: Callable[[], bool] = lambda: False) -> int:
+def watch(named: list[str], check: Callable[[], tuple[int, list[Path]]], err: TextIO) -> int:
     """Run `check` (its exit code, and the files it read besides the guidelines), then again
     after each change, until Ctrl-C; the last check's exit code."""
     import watchfiles
@@ -63,7 +62,5 @@ def watch(named: list[str], check: Callable[[], tuple[int, list[Path]]], err: Te
                 if roots(named, now_read) != folders:
                     read = now_read
                     break  # a case file or declarations file in another folder: watch it too
-                if stop():
-                    return code
         except KeyboardInterrupt:
             return code
