@@ -8,7 +8,6 @@ import functools
 import hashlib
 import os
 import re
-from importlib import resources
 from typing import Any, Collection
 
 import lark
@@ -17,7 +16,7 @@ from lark import Lark, Token, Transformer, v_args
 
 from . import ast
 from .diagnostics import Diagnostic, Sink, Span
-from .files import cache_dir
+from .files import cache_dir, package_folder
 from .records import record
 
 # Words for the terminals a user may be told were expected.
@@ -137,7 +136,7 @@ def _unless(terminals: Collection[lark.lexer.TerminalDef], flags: int,
 
 
 def _grammar_options() -> tuple[str, dict[str, Any]]:
-    text = resources.files("guidec.grammar").joinpath("guideline.lark").read_text("utf-8")
+    text = grammar_text()
     text += "\nheader_start: header | declarations\nitem_start: item\n"
     options: dict[str, Any] = dict(parser="lalr", lexer="contextual", propagate_positions=True,
                                    maybe_placeholders=True,
@@ -161,7 +160,7 @@ def _lark() -> Lark:
 
 def grammar_text() -> str:
     """The grammar as shipped (for `guidec` users curious about the syntax)."""
-    return resources.files("guidec.grammar").joinpath("guideline.lark").read_text("utf-8")
+    return (package_folder("guidec.grammar") / "guideline.lark").read_text("utf-8")
 
 
 @record(kw_only=False)

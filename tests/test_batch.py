@@ -358,3 +358,30 @@ def test_check_reads_back_the_findings_across_files_when_only_comments_change(tm
     b.write_text(b.read_text().replace("{massage, acupuncture}", "{acupuncture}"))
     assert findings() == []  # no longer both apply to massage: analysed afresh
     assert len(list(kept.glob("*.pickle"))) == 2
+
+
+def test_the_code_stamp_changes_with_any_source_file_and_only_then(tmp_path):
+    """Every cache key holds a stamp of guidec's own code (its files' names, sizes and times
+    of last change): an edited, added or removed module gives another stamp; compiled
+    bytecode and untouched files do not."""
+    from guidec.compiler import diskcache
+
+    (tmp_path / "pkg").mkdir()
+    mod = tmp_path / "pkg" / "mod.py"
+    mod.write_text("x = 1\n")
+    (tmp_path / "g.lark").write_text("start: NAME\n")
+    first = diskcache.stamp([tmp_path])
+    assert diskcache.stamp([tmp_path]) == first
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0" * 10)
+    (tmp_path / "notes.txt").write_text("not code")
+    assert diskcache.stamp([tmp_path]) == first
+    mod.write_text("x = 2\n")  # the same size: its time of last change differs
+    os.utime(mod, ns=(mod.stat().st_atime_ns, mod.stat().st_mtime_ns + 1_000_000))
+    edited = diskcache.stamp([tmp_path])
+    assert edited != first
+    (tmp_path / "pkg" / "new.py").write_text("")
+    added = diskcache.stamp([tmp_path])
+    assert added not in (first, edited)
+    (tmp_path / "g.lark").write_text("start: NAME NAME\n")
+    assert diskcache.stamp([tmp_path]) not in (first, edited, added)
