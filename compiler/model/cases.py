@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -170,6 +169,7 @@ def _refuse(data: dict[str, Any], source: str, s: facts.Schema, first: str) -> N
 
 def _show(value: Any) -> str:
     """A value for a message: JSON, control characters escaped, long values cut."""
+    import json
     text = json.dumps(value, ensure_ascii=True, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -457,6 +457,7 @@ def _too_deep_at(text: str) -> str:
 def parse_text(text: str, name: str, kind: str, line: int = 0) -> Any:
     """JSON or YAML text → plain data, every failure a CaseError with a line and column.
     `line` is the line number of a JSON Lines record (its text is that one line)."""
+    import json  # here, not at the top: a check whose tests' cases are kept never needs it
     try:
         if kind == "json":
             import msgspec
