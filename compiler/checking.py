@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..dsl.diagnostics import Diagnostic
 from ..dsl.files import FileProblem, read_text
-from . import diskcache
 from ..dsl.records import record
+from . import diskcache
 
 if TYPE_CHECKING:
     from .analysis.testing import TestResult

@@ -7,8 +7,8 @@ from typing import Callable
 
 from ...dsl import ast
 from ...dsl.diagnostics import Sink, Span, did_you_mean
-from . import facts, ir
 from ...dsl.records import field, record
+from . import facts, ir
 from .facts import BOOL, DATE, DURATION, INT, Type
 
 CODE_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4}\*?|\.\*|\*)?$")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from . import ir
 from ...dsl.records import record
+from . import ir
 
 if TYPE_CHECKING:
     import networkx as nx
