@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import gc
-import multiprocessing
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -150,6 +149,7 @@ class Runner:
         self._threshold = gc.get_threshold()
         gc.set_threshold(max(self._threshold[0], GC_THRESHOLD), *self._threshold[1:])
         if self.jobs > 1:
+            import multiprocessing  # here: a run of one job never loads it (about 5 ms)
             if "fork" in multiprocessing.get_all_start_methods():
                 # Workers inherit the compiled library: nothing is compiled again.
                 self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
