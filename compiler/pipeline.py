@@ -164,11 +164,11 @@ def _cached(path: str, source: str) -> Compiled:
         parts = diskcache.key_parts(path, source)
     except OSError:
         return compile_source(source, path)
-    return _kept(tuple(parts), path, source)
+    return _compiled_for(tuple(parts), path, source)
 
 
 @functools.lru_cache(maxsize=256)
-def _kept(parts: tuple[bytes, ...], path: str, source: str) -> Compiled:
+def _compiled_for(parts: tuple[bytes, ...], path: str, source: str) -> Compiled:
     return diskcache.memo("compiled", parts, lambda: compile_source(source, path),
                           lambda x: isinstance(x, Compiled))
 

@@ -213,21 +213,25 @@ def check(
     if format != CIFormat.text:
         raise _fail("--watch prints text: leave out --format", 2)
     from . import watch as watching
+    from .dsl.files import declaration_files
 
     def round_() -> "tuple[int, list[Path]]":
+        """A check, and the other files it read (the declarations the guidelines see, their
+        tests' case files): those are watched too."""
         try:
-            return _check_round(paths, format, options)
+            code, files, report = _check_round(paths, format, options)
         except typer.Exit as exc:  # no such file, or none found: said, and still watched
             return exc.exit_code, []
+        read = {Path(path) for f in report.files for path, _ in f.inputs}
+        read.update(d for f in files for d in declaration_files(f))
+        return code, sorted(read)
     raise typer.Exit(watching.watch(paths, round_, sys.stderr))
 
 
-def _check_round(paths: list[str], format: CIFormat,
-                 options: "checking.Options") -> "tuple[int, list[Path]]":
-    """One check of the files named, written out: the exit code, and the other files the
-    check read (the declarations the guidelines see, their tests' case files)."""
+def _check_round(paths: list[str], format: CIFormat, options: "checking.Options",
+                 ) -> "tuple[int, list[Path], checking.Report]":
+    """One check of the files named, written out: the exit code, the files, the report."""
     from .compiler import checking
-    from .dsl.files import declaration_files
     files = _guideline_files(paths)
     report = checking.check(files, options)
     diags = report.diagnostics
@@ -251,9 +255,7 @@ def _check_round(paths: list[str], format: CIFormat,
                    + f", {n['tests_passed']} tests passed, {n['tests_failed']} failed"
                    + (f" ({report.unchanged} unchanged since the last check: from the cache)"
                       if report.unchanged else ""))
-    read = {Path(path) for f in report.files for path, _ in f.inputs}
-    read.update(d for f in files for d in declaration_files(f))
-    return (1 if summary["errors"] else 0), sorted(read)
+    return (1 if summary["errors"] else 0), files, report
 
 
 @app.command(epilog="\b\nExamples:\n  guidec test guidelines/\n"

@@ -46,18 +46,18 @@ def case_files(compiled: Compiled) -> list[Path]:
 def _case_for(test: ir.Test, guideline_path: str, schema: Schema) -> Case:
     if test.given is not None:
         given, source = test.given, f"{guideline_path}:{test.span.line} (given)"
-        return _kept([b"given", diskcache.text(source), pickle.dumps(given, protocol=5)],
+        return _validated([b"given", diskcache.text(source), pickle.dumps(given, protocol=5)],
                      schema, lambda: [from_dict(given, source, schema)])[0]
     assert test.case_file is not None
     path = case_path(test, guideline_path)
     if path.suffix == ".jsonl":
         return load(path, schema)[0]
     text = read_case_text(path)
-    return _kept([b"file", diskcache.text(str(path)), diskcache.text(text)], schema,
+    return _validated([b"file", diskcache.text(str(path)), diskcache.text(text)], schema,
                  lambda: load_text(text, path, schema))[0]
 
 
-def _kept(parts: list[bytes], schema: Schema, validate: Callable[[], list[Case]]) -> list[Case]:
+def _validated(parts: list[bytes], schema: Schema, validate: Callable[[], list[Case]]) -> list[Case]:
     """A test's cases, validated: kept in guidec's cache under their text (a case file's, or
     the data of `given`), where they are written and the declared facts. Checking a guideline
     just edited then does not validate its tests' cases again, nor load the YAML reader and

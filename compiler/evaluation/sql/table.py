@@ -28,11 +28,6 @@ _TYPES = {"bool": "BOOLEAN", "int": "BIGINT", "duration": "BIGINT", "date": "DAT
 REQUEST_REQUIRED = ("id", *sorted(facts.REQUIRED_FIELDS["request"]))
 
 
-def request_gaps(fields: Collection[str]) -> list[str]:
-    """What a table whose requests give these fields lacks, in the words of a refusal."""
-    return [f"column `requests` lacks the field `{k}`, which every request gives"
-            for k in REQUEST_REQUIRED if k not in fields]
-
 def request_problems(have: Mapping[str, str], want: Mapping[str, str],
                      same: Callable[[str, str], bool]) -> list[str]:
     """What is wrong with a `requests` column whose entries have the fields `have` (name →
@@ -46,7 +41,8 @@ def request_problems(have: Mapping[str, str], want: Mapping[str, str],
                             "declares and the case contract does not know")
         elif not same(v, want[k]):
             problems.append(f"field `requests[].{k}` has type {v}; expected {want[k]}")
-    return problems + request_gaps(have)
+    return problems + [f"column `requests` lacks the field `{k}`, which every request gives"
+                       for k in REQUEST_REQUIRED if k not in have]
 
 
 def refusal(path: object, problems: list[str]) -> str:
